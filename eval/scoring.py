@@ -1,0 +1,127 @@
+"""Per-question scores and run aggregates, as plain JSON-ready dicts (the rows of report.json)."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from eval import metrics
+from eval.datasets import GoldQuestion
+
+K_VALUES = (1, 5, 10)
+STAGES = ("retrieve", "generate", "total")
+
+
+def ask_text(q: GoldQuestion, mode: str) -> str:
+    """The question as the model sees it: in choices mode the options are appended, lettered A, B, ..."""
+    if mode != "choices" or not q.choices:
+        return q.question
+    options = "; ".join(f"{chr(ord('A') + i)}) {c}" for i, c in enumerate(q.choices) if c.strip())
+    return f"{q.question} Options: {options}."
+
+
+def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float] | None:
+    if not gold:  # unanswerable, or every evidence article missing: nothing to find
+        return None
+    scores = {f"hit@{k}": metrics.hit_at_k(ranked, gold, k) for k in K_VALUES}
+    scores |= {f"recall@{k}": metrics.recall_at_k(ranked, gold, k) for k in K_VALUES}
+    scores["mrr"] = metrics.reciprocal_rank(ranked, gold)
+    return scores
+
+
+def score_row(
+    q: GoldQuestion,
+    mode: str,
+    ranked: Sequence[str],
+    answer: str | None,
+    refused: bool | None,
+    citations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Scores of one question; answer is None in retrieval-only runs. Marks each citation's `supports`."""
+    scores: dict[str, Any] = {
+        "retrieval": retrieval_scores(ranked, q.evidence_ids()),
+        "retrieval_incl_heuristic": retrieval_scores(ranked, q.evidence_ids(include_heuristic=True)),
+    }
+    if answer is None:
+        return scores
+    said = "" if refused else answer
+    if q.unanswerable:
+        scores["correct"] = bool(refused)
+    else:
+        scores["answer"] = {
+            "exact_match": metrics.exact_match(said, q.answers),
+            "f1": metrics.token_f1(said, q.answers),
+            "contains": metrics.contains_answer(said, q.answers),
+        }
+        scores["correct"] = bool(scores["answer"]["contains"])
+    if mode == "choices" and q.choices:
+        pick = None if refused else metrics.pick_choice(answer, q.choices)
+        scores["choice"] = pick
+        if not q.unanswerable:
+            scores["correct"] = pick is not None and pick == q.answer_index
+    for c in citations:
+        c["supports"] = metrics.supports(c["quote"], q.answers, q.evidence_texts)
+    if not refused and not q.unanswerable:  # citation quality is only defined for answers that should exist
+        scores["citations"] = {
+            "precision": metrics.safe_div(sum(c["supports"] for c in citations), len(citations)),
+            "supported": any(c["supports"] for c in citations),
+        }
+    return scores
+
+
+def _mean_of(dicts: list[dict[str, float]]) -> dict[str, float | None]:
+    keys = dicts[0].keys() if dicts else ()
+    return {k: metrics.mean([d[k] for d in dicts]) for k in keys}
+
+
+def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) -> dict[str, Any]:
+    """Run-level metrics. Errored rows are counted, not scored. None means "no questions to measure"."""
+    ok = [r for r in rows if not r.get("error")]
+    answered_runs = [r for r in ok if r["answer"] is not None]
+    agg: dict[str, Any] = {
+        "n_questions": len(rows),
+        "n_errors": len(rows) - len(ok),
+        "n_flagged": sum(bool(r["flags"]) for r in rows),
+        "n_unanswerable": sum(questions[r["id"]].unanswerable for r in ok),
+    }
+    for name in ("retrieval", "retrieval_incl_heuristic"):
+        scored = [r["scores"][name] for r in ok if r["scores"][name]]
+        agg[name] = {"n": len(scored), **_mean_of(scored)}
+    if answered_runs:
+        answer_scores = [r["scores"]["answer"] for r in answered_runs if "answer" in r["scores"]]
+        agg["answer"] = {"n": len(answer_scores), **_mean_of(answer_scores)}
+        agg["accuracy"] = metrics.mean([r["scores"]["correct"] for r in answered_runs])
+        agg["refusal"] = metrics.refusal_metrics(
+            [r["refused"] for r in answered_runs], [questions[r["id"]].unanswerable for r in answered_runs]
+        )
+        cited = [r for r in answered_runs if "citations" in r["scores"]]
+        # pooled over every citation, so an answer with many citations weighs more, as a reader sees it
+        pooled = [c["supports"] for r in cited for c in r["citations"]]
+        agg["citations"] = {
+            "n": len(cited),
+            "precision": metrics.mean(pooled),
+            "recall": metrics.mean([r["scores"]["citations"]["supported"] for r in cited]),
+        }
+    agg["latency_ms"] = {
+        stage: {
+            "p50": metrics.percentile(values, 50),
+            "p95": metrics.percentile(values, 95),
+        }
+        for stage in STAGES
+        if (
+            values := [r["timings"][f"{stage}_ms"] for r in ok if r["timings"].get(f"{stage}_ms") is not None]
+        )
+    }
+    agg["by_type"] = _by_type(ok)
+    return agg
+
+
+def _by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[r["question_type"]].append(r)
+    out = {}
+    for qtype, group in sorted(groups.items()):
+        hits = [r["scores"]["retrieval"]["hit@5"] for r in group if r["scores"]["retrieval"]]
+        correct = [r["scores"]["correct"] for r in group if "correct" in r["scores"]]
+        out[qtype] = {"n": len(group), "accuracy": metrics.mean(correct), "hit@5": metrics.mean(hits)}
+    return out

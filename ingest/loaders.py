@@ -1,0 +1,162 @@
+"""Files → Articles. Each loader yields Articles, or LoadErrors naming the file (and line) at fault."""
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import trafilatura
+from dateutil import parser as dateparser
+
+from ingest.models import Article
+from ingest.normalise import normalise_source, normalise_text, normalise_title
+
+TEXT_SUFFIXES = {".txt", ".md"}
+JSON_SUFFIXES = {".json", ".jsonl"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED = TEXT_SUFFIXES | JSON_SUFFIXES | HTML_SUFFIXES
+_SOURCE_LINE = re.compile(r"^\s*original source:\s*(\S+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LoadError:
+    origin: str  # "path" or "path:line"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.reason}"
+
+
+class BadArticle(ValueError):
+    pass
+
+
+def load_paths(paths: list[Path]) -> Iterator[Article | LoadError]:
+    """Files as given, folders recursively (hidden files skipped), in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if not any(part.startswith(".") for part in child.relative_to(path).parts):
+                    yield from load_path(child)
+        else:
+            yield from load_path(path)
+
+
+def load_path(path: Path) -> Iterator[Article | LoadError]:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        yield LoadError(str(path), "no such file or folder")
+        return
+    if suffix not in SUPPORTED:
+        yield LoadError(str(path), f"unsupported file type {suffix or '(none)'!r}; expected one of "
+                                   f"{', '.join(sorted(SUPPORTED))}")
+        return
+    try:
+        text = _read_text(path)
+    except BadArticle as exc:
+        yield LoadError(str(path), str(exc))
+        return
+    if suffix in JSON_SUFFIXES:
+        yield from _load_json(path, text)
+        return
+    try:
+        yield _load_html(path, text) if suffix in HTML_SUFFIXES else _load_plain(path, text)
+    except BadArticle as exc:
+        yield LoadError(str(path), str(exc))
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise BadArticle("binary file, not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadArticle(f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8") from exc
+    if not text.strip():
+        raise BadArticle("empty file")
+    return text
+
+
+def _load_plain(path: Path, text: str) -> Article:
+    """The seed's shape: headline line, body, an optional 'Original Source: <domain>' line, furniture."""
+    lines = normalise_text(text).split("\n")
+    title = lines[0].lstrip("# ").strip()
+    source = None
+    body_lines = lines[1:]
+    for i in range(len(body_lines) - 1, -1, -1):
+        if match := _SOURCE_LINE.match(body_lines[i]):
+            source = match.group(1)
+            body_lines = body_lines[:i]  # anything after the source line is page furniture
+            break
+    return _article(path, {"title": title, "body": "\n".join(body_lines), "source": source}, str(path))
+
+
+def _load_html(path: Path, html: str) -> Article:
+    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
+    if doc is None or not (doc.text or "").strip():
+        raise BadArticle("no article text found in the HTML")
+    record = {
+        "title": doc.title or path.stem.replace("-", " "),
+        "body": doc.text,
+        "source": doc.sitename or doc.hostname,
+        "url": doc.url,
+        "published_at": doc.date,
+    }
+    return _article(path, record, str(path))
+
+
+def _load_json(path: Path, text: str) -> Iterator[Article | LoadError]:
+    if path.suffix.lower() == ".jsonl":
+        numbered = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+        for n, line in numbered:
+            origin = f"{path}:{n}"
+            try:
+                yield _article(path, json.loads(line), origin)
+            except json.JSONDecodeError as exc:
+                yield LoadError(origin, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            except BadArticle as exc:
+                yield LoadError(origin, str(exc))
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield LoadError(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return
+    for i, record in enumerate(data if isinstance(data, list) else [data]):
+        origin = f"{path}[{i}]" if isinstance(data, list) else str(path)
+        try:
+            yield _article(path, record, origin)
+        except BadArticle as exc:
+            yield LoadError(origin, str(exc))
+
+
+def _article(path: Path, record: object, origin: str) -> Article:
+    if not isinstance(record, dict):
+        raise BadArticle(f"expected an object with title and body, got {type(record).__name__}")
+    title = normalise_title(str(record.get("title") or ""))
+    body = normalise_text(str(record.get("body") or ""))
+    if not title:
+        raise BadArticle("article has no title")
+    if not body:
+        raise BadArticle(f"article {title!r} has no body text")
+    return Article(
+        id=str(record["id"]) if record.get("id") else None,
+        title=title,
+        body=body,
+        source=normalise_source(record.get("source") or record.get("url")),
+        url=record.get("url") or None,
+        published_at=_parse_date(record.get("published_at"), origin),
+        origin=origin,
+    )
+
+
+def _parse_date(value: object, origin: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dateparser.parse(str(value))
+    except (ValueError, OverflowError) as exc:
+        raise BadArticle(f"unreadable published_at {value!r}") from exc

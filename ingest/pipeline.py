@@ -1,0 +1,99 @@
+"""The write path: load → normalise → chunk → embed → upsert, idempotent and with a progress bar."""
+
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ingest.chunking import Chunker, embedding_text
+from ingest.embedding import get_embedder
+from ingest.index import Index, writer_lock
+from ingest.loaders import LoadError, load_paths
+from ingest.models import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0  # the same article met twice in this batch (e.g. under two file names)
+    failed: int = 0
+    chunks_written: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"articles: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.duplicates} duplicate, {self.failed} failed; {self.chunks_written} chunks written "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+def open_index(settings) -> Index:
+    return Index.open(settings.chroma_dir, settings.collection, settings.chroma_host, settings.chroma_port)
+
+
+def ingest_paths(paths: list[Path], settings, progress: bool = True) -> IngestSummary:
+    return ingest_items(load_paths(paths), settings, progress)
+
+
+def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool = True) -> IngestSummary:
+    started = time.perf_counter()
+    summary = IngestSummary()
+    with writer_lock(settings.data_dir):
+        index = open_index(settings)
+        stored = index.article_hashes()
+        embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
+        chunker = Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens)
+        pending: dict[str, Article] = {}
+        for item in tqdm(items, desc="loading", unit=" articles", disable=not progress):
+            if isinstance(item, LoadError):
+                summary.failed += 1
+                summary.errors.append(str(item))
+                log.warning("skipped %s", item)
+            elif item.key in pending:
+                summary.duplicates += 1
+            elif stored.get(item.key) == item.content_hash:
+                summary.unchanged += 1
+                pending[item.key] = None  # seen, nothing to write
+            else:
+                pending[item.key] = item
+        changed = [a for a in pending.values() if a is not None]
+        summary.added = sum(1 for a in changed if a.key not in stored)
+        summary.updated = len(changed) - summary.added
+        if changed:
+            chunks = [c for a in changed for c in chunker.chunks(a)]
+            _embed_and_store(index, embedder, chunks, progress)
+            for article in changed:
+                if article.key in stored:
+                    index.delete_stale(article.key, article.content_hash)
+            index.bump_generation()
+            summary.chunks_written = len(chunks)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _embed_and_store(index: Index, embedder, chunks: list[Chunk], progress: bool) -> None:
+    """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's."""
+    batch = 256
+    with ThreadPoolExecutor(max_workers=1) as writer, tqdm(
+        total=len(chunks), desc="embedding", unit=" chunks", disable=not progress
+    ) as bar:
+        pending = None
+        for i in range(0, len(chunks), batch):
+            part = chunks[i : i + batch]
+            vectors = embedder.encode([embedding_text(c) for c in part])
+            if pending:
+                pending.result()
+            pending = writer.submit(index.upsert, part, [c.text for c in part], vectors)
+            bar.update(len(part))
+        if pending:
+            pending.result()

@@ -1,0 +1,110 @@
+"""The one answer function every adapter calls: rewrite → retrieve → context → generate → verify → respond."""
+
+import logging
+import time
+from functools import cached_property
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+
+from ingest.embedding import get_embedder
+from ingest.index import Index
+from ingest.pipeline import open_index
+from service.context import select_windows
+from service.grounding import Verdict, ground, question_coverage
+from service.prompts import chat_prompt, load_text
+from service.retrieval import HybridRetriever, Passage
+from service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Answerer:
+    def __init__(self, settings: Settings, index: Index, embedder, chat_model: BaseChatModel | None = None):
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self._chat_model = chat_model
+        self.retriever = HybridRetriever(index, embedder, settings.candidates)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, chat_model: BaseChatModel | None = None) -> "Answerer":
+        embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
+        return cls(settings, open_index(settings), embedder, chat_model)
+
+    @cached_property
+    def chat_model(self) -> BaseChatModel:
+        """Built on first use, so retrieval-only callers never load the model."""
+        from service.llm import build_chat_model
+
+        return self._chat_model or build_chat_model(self.settings)
+
+    @cached_property
+    def answer_chain(self):
+        return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model | StrOutputParser()
+
+    @cached_property
+    def rewrite_chain(self):
+        return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model | StrOutputParser()
+
+    def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
+        return self.retriever.search(question, filters, k)
+
+    def answer(self, request: ChatRequest) -> ChatResponse:
+        started = time.perf_counter()
+        timings = Timings()
+        if self.index.count() == 0:
+            return self._refusal("empty_index", timings, started)
+        question = request.question.strip()
+        standalone = self._standalone(question, request) if request.history else None
+        question = standalone or question
+
+        t = time.perf_counter()
+        passages = self.search(question, request.filters, request.top_k or self.settings.top_k)
+        idf = self.retriever.lexical().idf
+        timings.retrieve_ms = _ms(t)
+        if not passages or max(question_coverage(question, p, idf) for p in passages) < self.settings.min_question_coverage:
+            log.info("refused before generation: no passage addresses %r", question)
+            return self._refusal("refusal", timings, started, standalone)
+
+        t = time.perf_counter()
+        windows = select_windows(question, passages, self.embedder, idf, self.settings.context_passages)
+        raw = self.answer_chain.invoke(
+            {"passages": "\n".join(w.render(n) for n, w in enumerate(windows, 1)), "question": question}
+        )
+        timings.generate_ms = _ms(t)
+        verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
+        if verdict.refused:
+            log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
+            return self._refusal("refusal", timings, started, standalone)
+        return self._respond(verdict, timings, started, standalone)
+
+    def _standalone(self, question: str, request: ChatRequest) -> str | None:
+        history = "\n".join(f"{turn.role}: {turn.content}" for turn in request.history[-6:])
+        rewritten = self.rewrite_chain.invoke({"history": history, "question": question}).strip()
+        rewritten = rewritten.split("\n")[0].strip()
+        return rewritten or None
+
+    def _respond(self, verdict: Verdict, timings: Timings, started: float, standalone: str | None) -> ChatResponse:
+        citations = []
+        for n, support in enumerate(verdict.supports, 1):
+            meta = support.passage.chunk.metadata
+            citations.append(Citation(
+                n=n, article_id=meta["article_id"], chunk_id=support.passage.chunk_id, title=meta["title"],
+                source=meta.get("source"), url=meta.get("url"), published_at=meta.get("published_at"),
+                quote=support.quote,
+            ))
+        markers = "".join(f"[{c.n}]" for c in citations)
+        timings.total_ms = _ms(started)
+        return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
+                            timings=timings, standalone_question=standalone)
+
+    def _refusal(self, prompt: str, timings: Timings, started: float, standalone: str | None = None) -> ChatResponse:
+        timings.total_ms = _ms(started)
+        return ChatResponse(answer=load_text(self.settings.prompts_dir, prompt), refused=True, timings=timings,
+                            standalone_question=standalone)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)

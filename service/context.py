@@ -1,0 +1,63 @@
+"""Build the model's context: the few sentence windows of the retrieved chunks that bear on the question.
+
+Whole chunks cost ~250 prompt tokens each, and prompt tokens are what a CPU pays for; a window of one or
+two sentences carries the answer in a fraction of that.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.lexical import Idf, split_sentences, terms
+from service.retrieval import Passage
+
+
+@dataclass(frozen=True)
+class Window:
+    passage: Passage
+    sentences: tuple[str, ...]
+    score: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+    def render(self, n: int) -> str:
+        meta = self.passage.chunk.metadata
+        dateline = ", ".join(x for x in (meta.get("source"), meta.get("published_at")) if x)
+        return f"[{n}] {self.passage.title}" + (f" ({dateline})" if dateline else "") + f": {self.text}"
+
+
+def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n: int,
+                   window_chars: int = 320) -> list[Window]:
+    """Score every sentence by meaning and by rare shared words; grow the best ones into windows."""
+    sentences = [(p, i, s) for p in passages for i, s in enumerate(split_sentences(p.text))]
+    if not sentences:
+        return []
+    vectors = embedder.encode([question] + [f"{p.title}. {s}" for p, _, s in sentences])
+    similarity = vectors[1:] @ vectors[0]
+    wanted = terms(question)
+    scores = [
+        float(sim) + idf.coverage(wanted, set(terms(f"{p.title} {s}")))
+        for (p, _, s), sim in zip(sentences, similarity, strict=True)
+    ]
+    windows: list[Window] = []
+    used: set[tuple[str, int]] = set()
+    for k in np.argsort(scores)[::-1]:
+        passage, i, _ = sentences[k]
+        if (passage.chunk_id, i) in used:
+            continue
+        siblings = split_sentences(passage.text)
+        lo, hi = i, i + 1
+        # Widen to the neighbour that scores better until the window holds enough to stand alone.
+        while sum(len(s) for s in siblings[lo:hi]) < window_chars and (lo > 0 or hi < len(siblings)):
+            before = scores[k - (i - lo) - 1] if lo > 0 else -1.0
+            after = scores[k + (hi - i)] if hi < len(siblings) else -1.0
+            lo, hi = (lo - 1, hi) if before > after else (lo, hi + 1)
+        if any((passage.chunk_id, j) in used for j in range(lo, hi)):
+            continue
+        used.update((passage.chunk_id, j) for j in range(lo, hi))
+        windows.append(Window(passage, tuple(siblings[lo:hi]), scores[k]))
+        if len(windows) == n:
+            break
+    return windows

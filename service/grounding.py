@@ -1,0 +1,75 @@
+"""Grounding enforced in code: an answer stands only if a passage states it and addresses the question.
+
+The model cites wrong passage numbers and invents answers the sources can't give, so its citations are
+discarded: each answer is re-attached to the sentences that contain it, or refused.
+"""
+
+import re
+from dataclasses import dataclass
+
+from service.context import Window
+from service.lexical import Idf, split_sentences, terms
+from service.retrieval import Passage
+
+_NOT_FOUND = re.compile(r"not found|not (?:stated|mentioned|provided|specified)|cannot|can't|unknown|no information",
+                        re.IGNORECASE)
+_MARKERS = re.compile(r"\s*\[\d+\]")
+MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
+MAX_CITATIONS = 3
+
+
+@dataclass(frozen=True)
+class Support:
+    passage: Passage
+    quote: str
+    containment: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    answer: str
+    supports: list[Support]
+    reason: str | None = None  # why it was refused; None when the answer stands
+
+    @property
+    def refused(self) -> bool:
+        return self.reason is not None
+
+
+def clean_answer(raw: str) -> str:
+    return _MARKERS.sub("", raw.strip().split("\n")[0]).strip(" \"'.")
+
+
+def question_coverage(question: str, passage: Passage, idf: Idf, ignore: set[str] = frozenset()) -> float:
+    """How much of the question's weighted wording the passage (with its headline) mentions."""
+    wanted = [t for t in terms(question) if t not in ignore]
+    return idf.coverage(wanted, set(terms(f"{passage.title}\n{passage.text}")))
+
+
+def ground(question: str, raw_answer: str, windows: list[Window], passages: list[Passage], idf: Idf,
+           min_coverage: float) -> Verdict:
+    answer = clean_answer(raw_answer)
+    if not answer or _NOT_FOUND.search(answer):
+        return Verdict(answer, [], "the model found no answer in the passages")
+    question_terms = set(terms(question))
+    answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
+    if not answer_terms:
+        return Verdict(answer, [], "the answer has no content words to check against the sources")
+    # The windows the model read first, then the rest of the retrieved text.
+    candidates = [(w.passage, s) for w in windows for s in w.sentences]
+    candidates += [(p, s) for p in passages for s in split_sentences(p.text)]
+    supports: dict[str, Support] = {}
+    for passage, sentence in candidates:
+        if passage.chunk_id in supports:
+            continue
+        containment = idf.coverage(answer_terms, set(terms(sentence)))
+        if containment >= MIN_ANSWER_CONTAINMENT:
+            coverage = question_coverage(question, passage, idf, ignore=set(answer_terms))
+            supports[passage.chunk_id] = Support(passage, sentence, containment, coverage)
+    if not supports:
+        return Verdict(answer, [], "no passage states the answer")
+    ranked = sorted(supports.values(), key=lambda s: (s.containment + s.coverage), reverse=True)
+    if ranked[0].coverage < min_coverage:
+        return Verdict(answer, [], "the passages that state the answer don't address the question")
+    return Verdict(answer, [s for s in ranked if s.coverage >= min_coverage][:MAX_CITATIONS])

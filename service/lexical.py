@@ -1,0 +1,60 @@
+"""Words as retrieval and grounding compare them: stemmed, stopwords out, '1,383' == '1383'."""
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+_STEMMER = Stemmer.Stemmer("english")
+# Question words and filler carry no evidence: "how many" is in every question and no article.
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"said", "says", "also", "would", "could", "many", "much", "week", "whose"}
+_THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")
+
+
+@lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics: 'Rufayí' and 'rufayi' compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def terms(text: str) -> list[str]:
+    words = _WORD.findall(_THOUSANDS.sub("", fold(text)))
+    return [_stem(w) for w in words if w not in _STOPWORDS and w != "_"]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+class Idf:
+    """Inverse document frequency over the indexed chunks: rare words weigh more."""
+
+    def __init__(self, documents: Iterable[list[str]]):
+        df: Counter[str] = Counter()
+        n = 0
+        for doc in documents:
+            df.update(set(doc))
+            n += 1
+        self.n = max(n, 1)
+        self.df = df
+
+    def __call__(self, term: str) -> float:
+        return math.log((self.n + 1) / (self.df.get(term, 0) + 0.5))
+
+    def coverage(self, wanted: Iterable[str], present: set[str]) -> float:
+        """Share of the wanted terms' weight found among present terms (1.0 when nothing is wanted)."""
+        weights = {t: self(t) for t in set(wanted)}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in present) / total if total else 1.0

@@ -1,0 +1,83 @@
+"""Chat models behind LangChain's interface: the embedded llama.cpp model, or any OpenAI-compatible server."""
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from service.model_files import ensure_gguf
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class LocalChatModel(BaseChatModel):
+    """Qwen2.5-Coder-1.5B-Instruct (GGUF) in-process through xllamacpp; greedy, one request at a time."""
+
+    model_path: Path
+    n_ctx: int = 4096
+    n_threads: int = 2
+    max_tokens: int = 48
+    _server: Any = PrivateAttr(None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "xllamacpp"
+
+    def _load(self):
+        import xllamacpp as xlc
+
+        params = xlc.CommonParams()
+        params.model.path = str(self.model_path)
+        params.n_ctx = self.n_ctx
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        params.sampling.temp = 0.0
+        params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
+        return xlc.Server(params)
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
+                  **kwargs: Any) -> ChatResult:
+        request = {
+            "messages": [{"role": _ROLES[m.type], "content": m.content} for m in messages],
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": 0.0,
+        }
+        if stop:
+            request["stop"] = stop
+        with self._lock:  # the server keeps one cached prompt prefix; interleaved calls would thrash it
+            if self._server is None:
+                self._server = self._load()
+            reply = self._server.handle_chat_completions(request)
+        if "error" in reply:
+            raise RuntimeError(f"local model failed: {reply['error']}")
+        text = reply["choices"][0]["message"]["content"] or ""
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text),
+                                                      generation_info={"timings": reply.get("timings")})])
+
+
+def build_chat_model(settings: Settings) -> BaseChatModel:
+    if settings.llm_provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not settings.llm_base_url:
+            raise ValueError("NEWSQA_LLM_BASE_URL is required when NEWSQA_LLM_PROVIDER=openai")
+        return ChatOpenAI(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            model=settings.llm_model,
+            temperature=0.0,
+            max_tokens=settings.llm_max_tokens,
+            timeout=settings.llm_timeout_s,
+            max_retries=2,
+        )
+    path = settings.llm_model_path or ensure_gguf(settings.model_cache_dir)
+    return LocalChatModel(model_path=path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,
+                          max_tokens=settings.llm_max_tokens)

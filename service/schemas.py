@@ -1,0 +1,63 @@
+"""Request and response shapes shared by every adapter (HTTP, Slack, CLI, eval)."""
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
+class Filters(BaseModel):
+    sources: list[str] | None = Field(None, description="Only articles from these sources (e.g. 'newarab.com').")
+    since: date | None = Field(None, description="Only articles published on or after this date.")
+    until: date | None = Field(None, description="Only articles published on or before this date.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Filters":
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        return self
+
+
+class ChatRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    filters: Filters = Field(default_factory=Filters)
+    top_k: int | None = Field(None, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> "ChatRequest":
+        if not self.question.strip():
+            raise ValueError("question is blank")
+        return self
+
+
+class Citation(BaseModel):
+    n: int
+    article_id: str
+    chunk_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published_at: str | None
+    quote: str
+
+
+class Timings(BaseModel):
+    retrieve_ms: float = 0.0
+    generate_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    refused: bool
+    citations: list[Citation] = Field(default_factory=list)
+    timings: Timings = Field(default_factory=Timings)
+    standalone_question: str | None = Field(
+        None, description="The question actually searched, when a follow-up was rewritten using history."
+    )

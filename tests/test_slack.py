@@ -1,0 +1,341 @@
+"""The Slack bot end to end: signed requests through FastAPI, replies checked at a stub Slack Web API."""
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from slack_sdk.signature import SignatureVerifier
+from slack_stub import BOT_ID, BOT_USER_ID, SlackStub
+
+from service.schemas import ChatRequest, ChatResponse, Citation, Turn
+from service.settings import Settings
+from service.slack import (
+    APOLOGY,
+    QUESTION_EVENT,
+    REFUSAL,
+    USAGE,
+    build_slack_app,
+    mount_slack,
+    render_answer,
+    should_answer,
+)
+
+SECRET = "test-signing-secret"
+QUESTION = "what did the bank do?"
+ANSWER = "It raised rates by half a point [1]."
+QUIET_S = 0.5  # how long a test waits to be sure that no second reply comes
+CITATION = Citation(
+    n=1,
+    article_id="a1",
+    chunk_id="a1-0",
+    title="Bank raises rates",
+    source="example.com",
+    url="https://example.com/rates",
+    published_at="2024-03-01T10:00:00Z",
+    quote="The central bank raised its main rate by half a point on Friday.",
+)
+
+
+class FakeAnswer:
+    """The answer function's boundary: records requests, then cites one source or fails like a dead LLM."""
+
+    def __init__(self) -> None:
+        self.requests: list[ChatRequest] = []
+        self.fail = False
+
+    def __call__(self, request: ChatRequest) -> ChatResponse:
+        self.requests.append(request)
+        if self.fail:
+            raise TimeoutError("LLM server did not answer")
+        return ChatResponse(answer=ANSWER, refused=False, citations=[CITATION])
+
+
+@pytest.fixture
+def stub() -> Iterator[SlackStub]:
+    with SlackStub() as s:
+        yield s
+
+
+@pytest.fixture
+def answer() -> FakeAnswer:
+    return FakeAnswer()
+
+
+@pytest.fixture
+def client(stub: SlackStub, answer: FakeAnswer) -> Iterator[TestClient]:
+    settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, slack_api_url=stub.api_url)
+    api = FastAPI()
+    mount_slack(api, build_slack_app(settings, answer))  # mounted the same way as in the service
+    with TestClient(api) as c:
+        yield c
+
+
+def send(
+    client: TestClient,
+    body: str,
+    *,
+    form: bool = False,
+    age_s: int = 0,
+    secret: str = SECRET,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST to /slack/events signed the way Slack signs (v0=HMAC-SHA256 of "v0:{timestamp}:{body}")."""
+    ts = str(int(time.time()) - age_s)
+    signed = {
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
+    return client.post("/slack/events", content=body, headers={**signed, **(headers or {})})
+
+
+def ask(client: TestClient, stub: SlackStub, text: str) -> Any:
+    body = {"command": "/ask", "text": text, "channel_id": "C1", "user_id": "U1", "team_id": "T1"}
+    return send(client, urlencode({**body, "response_url": stub.webhook_url, "trigger_id": "t1"}), form=True)
+
+
+def event_body(event: dict[str, Any], event_id: str = "Ev1") -> str:
+    return json.dumps(
+        {"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": event_id, "event": event}
+    )
+
+
+def mention(text: str, ts: str = "100.000001", **extra: str) -> dict[str, Any]:
+    return {"type": "app_mention", "user": "U1", "channel": "C1", "text": text, "ts": ts, **extra}
+
+
+def dm(text: str, ts: str = "300.000001", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D1",
+        "user": "U1",
+        "text": text,
+        "ts": ts,
+        **extra,
+    }
+
+
+def block_texts(message: dict[str, Any]) -> list[str]:
+    texts = []
+    for block in message["blocks"]:
+        texts += [block["text"]["text"]] if "text" in block else [e["text"] for e in block["elements"]]
+    return texts
+
+
+def shown(message: dict[str, Any]) -> str:
+    """Everything a Slack user reads in a posted message's blocks."""
+    return "\n".join(block_texts(message))
+
+
+def assert_cited_answer(message: dict[str, Any]) -> None:
+    text = shown(message)
+    assert ANSWER in text
+    assert "<https://example.com/rates|[1] Bank raises rates>" in text
+    assert "example.com · 2024-03-01" in text
+    assert ">The central bank raised its main rate by half a point on Friday." in text
+
+
+def test_mention_gets_exactly_one_threaded_reply_with_sources(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer
+) -> None:
+    assert send(client, event_body(mention(f"<@{BOT_USER_ID}> {QUESTION}"))).status_code == 200
+
+    [reply] = stub.wait_for("chat.postMessage")
+    assert (reply["channel"], reply["thread_ts"]) == ("C1", "100.000001")
+    assert_cited_answer(reply)
+    assert [(r.question, r.history) for r in answer.requests] == [(QUESTION, [])]
+    assert len(stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
+
+
+def test_retries_and_repeated_event_ids_never_answer_twice(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer
+) -> None:
+    body = event_body(mention(f"<@{BOT_USER_ID}> {QUESTION}"), event_id="Ev1")
+    assert send(client, body).status_code == 200
+    assert stub.wait_for("chat.postMessage")
+
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert send(client, body, headers=retry).status_code == 200
+    assert send(client, body).status_code == 200  # same event_id, no retry header
+    other = event_body(mention("<@UBOT> other?", ts="100.000009"), event_id="Ev2")
+    assert send(client, other, headers=retry).status_code == 200  # a retry whose first delivery we never saw
+
+    assert len(stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
+    assert len(answer.requests) == 1
+
+
+def test_forged_signature_is_rejected(client: TestClient, stub: SlackStub) -> None:
+    response = send(client, event_body(mention("<@UBOT> hi")), secret="not-the-secret")
+    assert response.status_code == 401
+    assert stub.calls_to("chat.postMessage") == []
+
+
+def test_stale_timestamp_is_rejected(client: TestClient) -> None:
+    assert send(client, event_body(mention("<@UBOT> hi")), age_s=6 * 60).status_code == 401
+
+
+def test_url_verification_echoes_the_challenge(client: TestClient) -> None:
+    response = send(client, json.dumps({"type": "url_verification", "token": "t", "challenge": "c-123"}))
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "c-123"}
+
+
+def test_ask_command_acks_then_answers_under_the_posted_question(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer
+) -> None:
+    started = time.monotonic()
+    assert ask(client, stub, QUESTION).status_code == 200
+    assert time.monotonic() - started < 3
+
+    question, reply = stub.wait_for("chat.postMessage", count=2)
+    assert question["channel"] == "C1" and "thread_ts" not in question
+    assert question["text"] == f"<@U1> asked: {QUESTION}"
+    assert reply["thread_ts"] == "1700000000.000001"  # the stub's ts for the question it was sent first
+    assert_cited_answer(reply)
+    assert answer.requests[0].question == QUESTION
+
+
+def test_ask_command_in_a_channel_the_bot_cannot_post_in_answers_privately(
+    client: TestClient, stub: SlackStub
+) -> None:
+    stub.errors["chat.postMessage"] = "not_in_channel"
+    assert ask(client, stub, QUESTION).status_code == 200
+
+    [private] = stub.wait_for("webhook")
+    assert_cited_answer(private)
+
+
+def test_ask_command_without_a_question_shows_usage(client: TestClient, stub: SlackStub) -> None:
+    response = ask(client, stub, "  ")
+    assert response.status_code == 200 and USAGE in response.text
+    assert stub.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        {"user": "U1", "text": f"<@{BOT_USER_ID}> {QUESTION}"},
+        {  # the question a /ask posted: the bot wrote it, the user asked it
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": f"<@U1> asked: {QUESTION}",
+            "metadata": {"event_type": QUESTION_EVENT, "event_payload": {"question": QUESTION}},
+        },
+    ],
+)
+def test_follow_up_in_a_thread_carries_the_thread_as_history(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer, parent: dict[str, Any]
+) -> None:
+    stub.threads["100.000001"] = [
+        {"ts": "100.000001", **parent},
+        {"ts": "100.000002", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": "It raised rates [1]."},
+        {"ts": "100.000003", "user": "U1", "text": f"<@{BOT_USER_ID}> and who announced it?"},
+        {"ts": "100.000004", "user": "U2", "text": "a later message"},
+    ]
+    follow_up = mention(f"<@{BOT_USER_ID}> and who announced it?", ts="100.000003", thread_ts="100.000001")
+    assert send(client, event_body(follow_up)).status_code == 200
+
+    [reply] = stub.wait_for("chat.postMessage")
+    assert reply["thread_ts"] == "100.000001"
+    assert [(c["channel"], c["ts"]) for c in stub.calls_to("conversations.replies")] == [("C1", "100.000001")]
+    [request] = answer.requests
+    assert request.question == "and who announced it?"
+    assert request.history == [
+        Turn(role="user", content=QUESTION),
+        Turn(role="assistant", content="It raised rates [1]."),
+    ]
+
+
+def test_direct_message_gets_a_threaded_reply(client: TestClient, stub: SlackStub) -> None:
+    assert send(client, event_body(dm(QUESTION))).status_code == 200
+
+    [reply] = stub.wait_for("chat.postMessage")
+    assert (reply["channel"], reply["thread_ts"]) == ("D1", "300.000001")
+    assert_cited_answer(reply)
+
+
+def test_own_and_other_bots_messages_subtypes_and_channel_chatter_are_ignored(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer
+) -> None:
+    ignored = [
+        dm("It raised rates [1].", user=BOT_USER_ID, bot_id=BOT_ID),
+        dm("beep", user="U9", bot_id="B9"),
+        dm("edited", subtype="message_changed"),
+        dm("deleted", subtype="message_deleted"),
+        mention(f"<@{BOT_USER_ID}> beep?", user="U9", bot_id="B9"),
+        {**dm("chatter in a channel"), "channel_type": "channel", "channel": "C1"},
+    ]
+    for i, event in enumerate(ignored):
+        assert send(client, event_body(event, event_id=f"EvIgnored{i}")).status_code == 200
+    asked = dm(QUESTION, ts="300.000099")
+    assert send(client, event_body(asked, event_id="EvAsk")).status_code == 200
+
+    replies = stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)
+    assert [r["thread_ts"] for r in replies] == ["300.000099"]
+    assert len(answer.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "answered"),
+    [
+        ({"user": "U1"}, True),
+        (
+            {"user": "U1", "subtype": "thread_broadcast"},
+            True,
+        ),  # "also send to channel" is still a person asking
+        ({"user": "U1", "subtype": "message_changed"}, False),
+        ({"user": BOT_USER_ID}, False),
+        ({"user": "U9", "bot_id": "B9"}, False),
+        ({"subtype": "message_deleted"}, False),
+    ],
+)
+def test_should_answer_only_fresh_messages_from_people(event: dict[str, Any], answered: bool) -> None:
+    assert should_answer(event, BOT_USER_ID) is answered
+
+
+def test_answer_failure_posts_an_apology_and_the_bot_keeps_answering(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer.fail = True
+    with caplog.at_level(logging.ERROR, logger="service.slack"):
+        assert send(client, event_body(mention(f"<@UBOT> {QUESTION}"))).status_code == 200
+        [apology] = stub.wait_for("chat.postMessage")
+    assert (apology["thread_ts"], apology["text"]) == ("100.000001", APOLOGY)
+    assert "LLM server did not answer" in caplog.text
+
+    answer.fail = False
+    again = mention("<@UBOT> and now?", ts="100.000005")
+    assert send(client, event_body(again, event_id="Ev2")).status_code == 200
+    assert_cited_answer(stub.wait_for("chat.postMessage", count=2)[1])
+
+
+def test_bare_mention_gets_usage_without_answering(
+    client: TestClient, stub: SlackStub, answer: FakeAnswer
+) -> None:
+    assert send(client, event_body(mention(f"<@{BOT_USER_ID}>"))).status_code == 200
+    [reply] = stub.wait_for("chat.postMessage")
+    assert (reply["thread_ts"], reply["text"]) == ("100.000001", USAGE)
+    assert answer.requests == []
+
+
+def test_rendering_stays_within_slack_limits() -> None:
+    long = CITATION.model_copy(update={"title": "T&" * 500, "quote": "q<" * 5000})
+    message = render_answer(ChatResponse(answer="&" * 4000, refused=False, citations=[long] * 80))
+
+    assert message["text"] == "&amp;" * 599 + "…"  # cut before 3000 chars, never inside an &entity;
+    assert len(message["blocks"]) == 50
+    assert block_texts(message)[-1] == "…and 32 more sources"
+    assert all(0 < len(text) <= 3000 for text in block_texts(message))
+
+
+def test_refusal_says_the_sources_do_not_cover_it() -> None:
+    message = render_answer(ChatResponse(answer="I don't know.", refused=True, citations=[CITATION]))
+    assert message["text"] == REFUSAL
+    assert shown(message) == REFUSAL
