@@ -11,7 +11,7 @@ from ingest.embedding import get_embedder
 from ingest.index import Index
 from ingest.pipeline import open_index
 from service.context import select_windows
-from service.grounding import Verdict, ground, question_coverage
+from service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
 from service.prompts import chat_prompt, load_text
 from service.retrieval import HybridRetriever, Passage
 from service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
@@ -48,6 +48,19 @@ class Answerer:
     def rewrite_chain(self):
         return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model | StrOutputParser()
 
+    @property
+    def model_ready(self) -> bool:
+        model = self.__dict__.get("chat_model")  # cached_property keeps it here once built
+        return model is not None and getattr(model, "loaded", True)
+
+    def warm_up(self) -> None:
+        """Load the model weights now rather than on the first question."""
+        try:
+            if load := getattr(self.chat_model, "load", None):
+                load()
+        except Exception:
+            log.exception("the chat model failed to load; answers will fail until it does")
+
     def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
         return self.retriever.search(question, filters, k)
 
@@ -64,7 +77,8 @@ class Answerer:
         passages = self.search(question, request.filters, request.top_k or self.settings.top_k)
         idf = self.retriever.lexical().idf
         timings.retrieve_ms = _ms(t)
-        if not passages or max(question_coverage(question, p, idf) for p in passages) < self.settings.min_question_coverage:
+        best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
+        if best_coverage < self.settings.min_question_coverage:
             log.info("refused before generation: no passage addresses %r", question)
             return self._refusal("refusal", timings, started, standalone)
 
@@ -74,6 +88,11 @@ class Answerer:
             {"passages": "\n".join(w.render(n) for n, w in enumerate(windows, 1)), "question": question}
         )
         timings.generate_ms = _ms(t)
+        if echoes_question(clean_answer(raw), question, idf):
+            # The small model often names who the question is about ("who killed X?" -> "X"); the
+            # sentence that best matches the question answers better, and grounding still checks it.
+            log.info("model echoed the question (%r); answering with the best passage sentence", raw)
+            raw = windows[0].best
         verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)

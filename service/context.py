@@ -16,6 +16,7 @@ from service.retrieval import Passage
 class Window:
     passage: Passage
     sentences: tuple[str, ...]
+    best: str  # the sentence that scored highest; the window grew around it
     score: float
 
     @property
@@ -57,7 +58,7 @@ def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n
         if any((passage.chunk_id, j) in used for j in range(lo, hi)):
             continue
         used.update((passage.chunk_id, j) for j in range(lo, hi))
-        windows.append(Window(passage, tuple(siblings[lo:hi]), scores[k]))
+        windows.append(Window(passage, tuple(siblings[lo:hi]), siblings[i], scores[k]))
         if len(windows) == n:
             break
     return windows

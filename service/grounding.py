@@ -41,6 +41,15 @@ def clean_answer(raw: str) -> str:
     return _MARKERS.sub("", raw.strip().split("\n")[0]).strip(" \"'.")
 
 
+def echoes_question(answer: str, question: str, idf: Idf) -> bool:
+    """True when the answer repeats what the question is about (one of its rarer words) instead of answering."""
+    weights = sorted(idf(t) for t in set(terms(question)))
+    if not weights:
+        return False
+    median = weights[len(weights) // 2]
+    return any(idf(t) >= median for t in set(terms(answer)) & set(terms(question)))
+
+
 def question_coverage(question: str, passage: Passage, idf: Idf, ignore: set[str] = frozenset()) -> float:
     """How much of the question's weighted wording the passage (with its headline) mentions."""
     wanted = [t for t in terms(question) if t not in ignore]

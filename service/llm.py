@@ -31,7 +31,16 @@ class LocalChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "xllamacpp"
 
-    def _load(self):
+    @property
+    def loaded(self) -> bool:
+        return self._server is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._server is None:
+                self._server = self._start_server()
+
+    def _start_server(self):
         import xllamacpp as xlc
 
         params = xlc.CommonParams()
@@ -52,9 +61,8 @@ class LocalChatModel(BaseChatModel):
         }
         if stop:
             request["stop"] = stop
+        self.load()
         with self._lock:  # the server keeps one cached prompt prefix; interleaved calls would thrash it
-            if self._server is None:
-                self._server = self._load()
             reply = self._server.handle_chat_completions(request)
         if "error" in reply:
             raise RuntimeError(f"local model failed: {reply['error']}")

@@ -4,14 +4,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NEWSQA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # storage
     data_dir: Path = Path("data")
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"  # tests point this at a stub on 127.0.0.1
 
     log_level: str = "INFO"
+
+    @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir")
+    @classmethod
+    def _expand_home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path else path
 
     @property
     def chroma_dir(self) -> Path:

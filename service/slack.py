@@ -34,7 +34,6 @@ HISTORY_TURNS = 10  # enough to rewrite a follow-up; keeps the local model's pro
 QUESTION_EVENT = "newsqa_question"  # metadata on /ask parents: the bot posts them, but the user asked them
 _PERSON_SUBTYPES = frozenset({"thread_broadcast", "file_share"})  # subtypes that are still a person asking
 
-REFUSAL = "The indexed news sources don't cover this, so I can't answer it."
 APOLOGY = "Sorry, I couldn't answer that just now: the answering service failed. Please try again shortly."
 USAGE = "Ask me about the news: mention me with a question, DM me, or use `/ask <question>`."
 
@@ -71,8 +70,8 @@ def should_answer(event: dict[str, Any], bot_user_id: str | None) -> bool:
 
 def render_answer(response: ChatResponse) -> dict[str, Any]:
     """chat.postMessage arguments: the answer with its [n] markers, then one compact block per source."""
-    said = _fit(_escape(response.answer), SECTION_LIMIT)
-    text = said if said and not response.refused else REFUSAL  # Slack rejects an empty section
+    # A refusal's wording comes from the answer path (prompts/refusal.txt), so every adapter says the same.
+    text = _fit(_escape(response.answer), SECTION_LIMIT)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if response.standalone_question:  # shows how a follow-up was understood
         blocks.append(_context(f"Searched for: {_fit(_escape(response.standalone_question), QUOTE_LIMIT)}"))

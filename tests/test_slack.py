@@ -18,7 +18,6 @@ from service.settings import Settings
 from service.slack import (
     APOLOGY,
     QUESTION_EVENT,
-    REFUSAL,
     USAGE,
     build_slack_app,
     mount_slack,
@@ -336,6 +335,7 @@ def test_rendering_stays_within_slack_limits() -> None:
 
 
 def test_refusal_says_the_sources_do_not_cover_it() -> None:
-    message = render_answer(ChatResponse(answer="I don't know.", refused=True, citations=[CITATION]))
-    assert message["text"] == REFUSAL
-    assert shown(message) == REFUSAL
+    refusal = "The indexed sources don't cover this, so I can't answer it from them."
+    message = render_answer(ChatResponse(answer=refusal, refused=True, citations=[CITATION]))
+    assert message["text"] == refusal
+    assert shown(message) == refusal  # no sources block under a refusal
