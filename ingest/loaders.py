@@ -34,11 +34,12 @@ class BadArticle(ValueError):
 
 
 def load_paths(paths: list[Path]) -> Iterator[Article | LoadError]:
-    """Files as given, folders recursively (hidden files skipped), in a stable order."""
+    """Files as given, folders recursively (hidden files and READMEs skipped), in a stable order."""
     for path in paths:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if not any(part.startswith(".") for part in child.relative_to(path).parts):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if not hidden and child.stem.casefold() != "readme":  # a folder's notes, not an article
                     yield from load_path(child)
         else:
             yield from load_path(path)
@@ -146,7 +147,7 @@ def _article(path: Path, record: object, origin: str) -> Article:
         id=str(record["id"]) if record.get("id") else None,
         title=title,
         body=body,
-        source=normalise_source(record.get("source") or record.get("url")),
+        source=normalise_source(str(record.get("source") or record.get("url") or "")),
         url=record.get("url") or None,
         published_at=_parse_date(record.get("published_at"), origin),
         origin=origin,

@@ -11,9 +11,14 @@ from service.context import Window
 from service.lexical import Idf, split_sentences, terms
 from service.retrieval import Passage
 
-_NOT_FOUND = re.compile(r"not found|not (?:stated|mentioned|provided|specified)|cannot|can't|unknown|no information",
-                        re.IGNORECASE)
-_MARKERS = re.compile(r"\s*\[\d+\]")
+# Only a reply that is wholly a refusal counts as one: "Unknown gunmen" is an answer.
+_NOT_FOUND = re.compile(
+    r"\W*(?:not found|unknown|none|no answer|n/?a|no information\b.*"
+    r"|(?:it is )?not (?:stated|mentioned|provided|specified|given)\b.*"
+    r"|(?:i )?(?:cannot|can't) (?:answer|find|tell)\b.*|(?:the )?passages? do(?:es)?(?: not|n't)\b.*)",
+    re.IGNORECASE,
+)
+_MARKERS = re.compile(r"\s*\[(?:passages?\s*)?\d+(?:\s*[,;–-]\s*(?:passages?\s*)?\d+)*\]", re.IGNORECASE)
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3
 
@@ -59,7 +64,7 @@ def question_coverage(question: str, passage: Passage, idf: Idf, ignore: set[str
 def ground(question: str, raw_answer: str, windows: list[Window], passages: list[Passage], idf: Idf,
            min_coverage: float) -> Verdict:
     answer = clean_answer(raw_answer)
-    if not answer or _NOT_FOUND.search(answer):
+    if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)

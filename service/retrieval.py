@@ -2,7 +2,7 @@
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 import bm25s
 import numpy as np
@@ -37,14 +37,22 @@ class Passage:
         return self.chunk.metadata["title"]
 
 
+def _day_bounds(filters: Filters) -> tuple[float | None, float | None]:
+    """Inclusive epoch bounds, in UTC like the stored published_ts."""
+    since = datetime.combine(filters.since, time.min, UTC).timestamp() if filters.since else None
+    until = datetime.combine(filters.until, time.max, UTC).timestamp() if filters.until else None
+    return since, until
+
+
 def chroma_where(filters: Filters) -> dict | None:
     clauses = []
+    since, until = _day_bounds(filters)
     if filters.sources:
         clauses.append({"source": {"$in": [s.casefold().removeprefix("www.") for s in filters.sources]}})
-    if filters.since:
-        clauses.append({"published_ts": {"$gte": int(datetime.combine(filters.since, time.min).timestamp())}})
-    if filters.until:
-        clauses.append({"published_ts": {"$lte": int(datetime.combine(filters.until, time.max).timestamp())}})
+    if since is not None:
+        clauses.append({"published_ts": {"$gte": int(since)}})
+    if until is not None:
+        clauses.append({"published_ts": {"$lte": int(until)}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -55,9 +63,10 @@ def matches(meta: dict, filters: Filters) -> bool:
     if filters.sources and meta.get("source") not in {s.casefold().removeprefix("www.") for s in filters.sources}:
         return False
     ts = meta.get("published_ts")
-    if filters.since and (ts is None or ts < datetime.combine(filters.since, time.min).timestamp()):
+    since, until = _day_bounds(filters)
+    if since is not None and (ts is None or ts < since):
         return False
-    if filters.until and (ts is None or ts > datetime.combine(filters.until, time.max).timestamp()):
+    if until is not None and (ts is None or ts > until):
         return False
     return True
 

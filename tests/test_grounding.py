@@ -1,0 +1,99 @@
+"""Grounding as a reader sees it: answers stand only on a quoted sentence that states them, else refused."""
+
+import pytest
+
+from ingest.index import StoredChunk
+from service.context import Window
+from service.grounding import clean_answer, echoes_question, ground
+from service.lexical import Idf, split_sentences, terms
+from service.retrieval import Passage
+
+MIN_COVERAGE = 0.4
+TITLE = "Iraq condemns massacre in coastal Syria"
+MASSACRE = ("Hussein reiterated Iraq's condemnation of the massacre of at least 1,383 civilians in coastal "
+            "Syria. Most of the victims were Alawites.")
+RUFAYI = ("Sudani acknowledged the targeting of Abdullah Makki Muslih al-Rufayi, a notorious IS leader. "
+          "His elimination resulted from Iraqi intelligence operations with the U.S.-led coalition.")
+CITY = "Baghdad is home to about 7 million people. Al-Rashid Street is its oldest avenue."
+OTHERS = [  # background, so that common words ("al", "Iraq") weigh less than rare ones ("Rufayi")
+    ("Al-Sudani visits Tehran", "Iraq's al-Sudani met Iranian officials in Tehran on Sunday."),
+    ("Al-Shaibani in Baghdad", "Syria's al-Shaibani and Iraq's Fuad Hussein met in Baghdad."),
+]
+
+
+def passage(n: int, text: str, title: str = TITLE) -> Passage:
+    meta = {"article_id": f"a{n}", "title": title, "source": "newarab.com"}
+    return Passage(StoredChunk(f"a{n}:0", text, meta), score=1.0 / n)
+
+
+def window(p: Passage) -> Window:
+    sentences = tuple(split_sentences(p.text))
+    return Window(p, sentences, sentences[0], 1.0)
+
+
+PASSAGES = [passage(1, MASSACRE), passage(2, RUFAYI, "Sudani: IS leader killed"), passage(3, CITY, "Baghdad")]
+IDF = Idf([terms(f"{p.title}\n{p.text}") for p in PASSAGES] + [terms(f"{t}\n{b}") for t, b in OTHERS])
+
+
+def check(question: str, raw: str):
+    return ground(question, raw, [window(p) for p in PASSAGES], PASSAGES, IDF, MIN_COVERAGE)
+
+
+@pytest.mark.parametrize("raw", ["1,383", "1383", "at least 1,383 civilians."])
+def test_a_stated_number_is_cited_with_the_sentence_that_states_it(raw):
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", raw)
+    assert not verdict.refused
+    assert [s.passage.chunk_id for s in verdict.supports] == ["a1:0"]
+    assert "1,383" in verdict.supports[0].quote and "Alawites" not in verdict.supports[0].quote
+
+
+def test_a_stated_name_is_cited():
+    verdict = check("Who killed al-Rufayi?", "Iraqi intelligence operations")
+    assert not verdict.refused
+    assert "Iraqi intelligence operations" in verdict.supports[0].quote
+
+
+@pytest.mark.parametrize("raw", ["7,000 civilians", "Turkish drones", "2,000"])
+def test_an_answer_no_passage_states_is_refused(raw):
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", raw)
+    assert verdict.refused and verdict.supports == []
+
+
+def test_a_number_stated_about_something_else_is_refused():
+    # "7 million" is in the sources, but about Baghdad's population, not the massacre.
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", "7 million")
+    assert verdict.refused
+    assert "address the question" in verdict.reason
+
+
+def test_the_models_own_citation_markers_are_discarded():
+    assert clean_answer("1,383 [3] [2].\nThe second line is ignored.") == "1,383"
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", "1,383 [2][3]")
+    assert verdict.answer == "1,383"
+    assert [s.passage.chunk_id for s in verdict.supports] == ["a1:0"]  # not the passages the model named
+
+
+@pytest.mark.parametrize("raw", ["NOT FOUND", "Not found.", "The passages cannot tell.", "", "[1]"])
+def test_a_model_that_finds_nothing_is_refused(raw):
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", raw)
+    assert verdict.refused and verdict.supports == []
+
+
+def test_an_answer_that_names_the_questions_subject_is_an_echo():
+    question = "Who killed al-Rufayi?"
+    assert echoes_question("Abdullah Makki Muslih al-Rufayi", question, IDF)
+    assert echoes_question("al-Rufayi [1]", question, IDF)
+    assert not echoes_question("Iraqi intelligence operations", question, IDF)
+    assert not echoes_question("al-Qaeda", question, IDF)  # shares only the common "al"
+
+
+@pytest.mark.parametrize("raw", ["1,383 [1, 2]", "1,383 [Passage 1]"])
+def test_other_citation_marker_styles_are_discarded_too(raw):
+    verdict = check("How many civilians were killed in the massacre in coastal Syria?", raw)
+    assert verdict.answer == "1,383" and not verdict.refused
+
+
+def test_an_answer_that_contains_unknown_is_not_taken_for_a_refusal():
+    basra = passage(4, "Unknown gunmen killed three people in a raid on a market in Basra on Monday.", "Basra raid")
+    verdict = ground("Who killed three people in Basra?", "Unknown gunmen", [window(basra)], [basra], IDF, MIN_COVERAGE)
+    assert not verdict.refused and "Unknown gunmen" in verdict.supports[0].quote
