@@ -16,16 +16,16 @@ class Chunker:
             chunk_overlap=min(overlap_tokens, chunk_tokens // 2),
             separators=SEPARATORS,
             is_separator_regex=True,
-            keep_separator=False,
-            add_start_index=True,
+            keep_separator="end",  # without it, regex separators are joined back in as their pattern text
         )
 
     def chunks(self, article: Article) -> list[Chunk]:
-        docs = self.splitter.create_documents([article.body])
-        chunks = []
-        for index, doc in enumerate(docs):
-            start = doc.metadata["start_index"]
-            chunks.append(Chunk(article, index, doc.page_content, start, start + len(doc.page_content)))
+        chunks, cursor = [], 0
+        for index, text in enumerate(self.splitter.split_text(article.body)):
+            # Each chunk starts after the previous one's start (overlap may go back, never before it).
+            start = article.body.index(text, cursor)
+            chunks.append(Chunk(article, index, text, start, start + len(text)))
+            cursor = start + 1
         return chunks
 
 

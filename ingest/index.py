@@ -4,7 +4,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 
 import chromadb
@@ -42,9 +41,7 @@ def chunk_metadata(chunk: Chunk) -> dict:
         meta["url"] = article.url
     if article.published_at:
         meta["published_at"] = article.published_iso
-        # Epoch seconds in UTC (naive dates are taken as UTC), so filters don't shift with the server's zone.
-        published = article.published_at
-        meta["published_ts"] = int((published if published.tzinfo else published.replace(tzinfo=UTC)).timestamp())
+        meta["published_ts"] = int(article.published_utc.timestamp())  # UTC: filters don't shift with the zone
     return meta
 
 

@@ -17,6 +17,7 @@ TEXT_SUFFIXES = {".txt", ".md"}
 JSON_SUFFIXES = {".json", ".jsonl"}
 HTML_SUFFIXES = {".html", ".htm"}
 SUPPORTED = TEXT_SUFFIXES | JSON_SUFFIXES | HTML_SUFFIXES
+MIN_HTML_WORDS = 20
 _SOURCE_LINE = re.compile(r"^\s*original source:\s*(\S+)\s*$", re.IGNORECASE)
 
 
@@ -39,7 +40,8 @@ def load_paths(paths: list[Path]) -> Iterator[Article | LoadError]:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if not hidden and child.stem.casefold() != "readme":  # a folder's notes, not an article
+                # In a folder only article files count: not its README, nor a data dir's store files.
+                if not hidden and child.suffix.lower() in SUPPORTED and child.stem.casefold() != "readme":
                     yield from load_path(child)
         else:
             yield from load_path(path)
@@ -96,13 +98,19 @@ def _load_plain(path: Path, text: str) -> Article:
 
 
 def _load_html(path: Path, html: str) -> Article:
-    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
-    if doc is None or not (doc.text or "").strip():
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False,
+        date_extraction_params={"extensive_search": False},  # else a footer's "Copyright 2025" becomes the date
+    )
+    text = (doc.text or "").strip() if doc else ""
+    if len(text.split()) < MIN_HTML_WORDS:  # trafilatura falls back to nav links on pages without an article
         raise BadArticle("no article text found in the HTML")
+    title = doc.title or path.stem.replace("-", " ")
+    first, _, rest = text.partition("\n")
     record = {
-        "title": doc.title or path.stem.replace("-", " "),
-        "body": doc.text,
-        "source": doc.sitename or doc.hostname,
+        "title": title,
+        "body": rest if first.strip() == title.strip() else text,  # the <h1> headline is not body text
+        "source": doc.hostname or doc.sitename,
         "url": doc.url,
         "published_at": doc.date,
     }
@@ -148,7 +156,7 @@ def _article(path: Path, record: object, origin: str) -> Article:
         title=title,
         body=body,
         source=normalise_source(str(record.get("source") or record.get("url") or "")),
-        url=record.get("url") or None,
+        url=str(record["url"]) if record.get("url") else None,
         published_at=_parse_date(record.get("published_at"), origin),
         origin=origin,
     )

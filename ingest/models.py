@@ -2,7 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,17 @@ class Article:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     @property
+    def published_utc(self) -> datetime | None:
+        """Naive dates are taken as UTC; zoned ones converted, so the date and its epoch agree."""
+        if self.published_at is None:
+            return None
+        if self.published_at.tzinfo is None:
+            return self.published_at.replace(tzinfo=UTC)
+        return self.published_at.astimezone(UTC)
+
+    @property
     def published_iso(self) -> str | None:
-        return self.published_at.date().isoformat() if self.published_at else None
+        return self.published_utc.date().isoformat() if self.published_at else None
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,12 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
                 summary.failed += 1
                 summary.errors.append(str(item))
                 log.warning("skipped %s", item)
-            elif item.key in pending:
-                summary.duplicates += 1
-            elif stored.get(item.key) == item.content_hash:
-                summary.unchanged += 1
-                pending[item.key] = None  # seen, nothing to write
             else:
-                pending[item.key] = item
+                if item.key in pending:  # met twice in one batch: the later version wins
+                    summary.duplicates += 1
+                unchanged = stored.get(item.key) == item.content_hash
+                pending[item.key] = None if unchanged else item  # None: seen, nothing to write
+        summary.unchanged = sum(1 for a in pending.values() if a is None)
         changed = [a for a in pending.values() if a is not None]
         summary.added = sum(1 for a in changed if a.key not in stored)
         summary.updated = len(changed) - summary.added

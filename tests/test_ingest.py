@@ -143,8 +143,6 @@ def test_chunks_fit_the_embedders_token_budget(tmp_path):
     assert max(lengths) <= 64
 
 
-@pytest.mark.xfail(strict=True, reason="chunking.py: regex separators are joined back in literally "
-                                       "(keep_separator=False) and start_index misses overlapping chunks")
 def test_paragraphs_longer_than_a_chunk_are_cut_at_sentences_without_losing_spans(tmp_path):
     settings = make_settings(tmp_path / "data", chunk_tokens=40, chunk_overlap_tokens=10)
     path = write_story(tmp_path / "long.txt", [" ".join(OLD_PARAGRAPHS)])  # one long paragraph

@@ -108,7 +108,6 @@ def test_html_page_yields_the_article_text_without_navigation_or_footer():
     assert article.published_iso == "2025-02-09"
 
 
-@pytest.mark.xfail(strict=True, reason="trafilatura falls back to the nav links: the page loads as an article 'Home'")
 def test_html_without_article_text_is_an_error(tmp_path):
     path = write(tmp_path / "empty.html", "<html><body><nav><a href='/'>Home</a></nav></body></html>")
     articles, [error] = load(path)

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 from slack_stub import BOT_ID, BOT_USER_ID, SlackStub
 
@@ -339,3 +340,31 @@ def test_refusal_says_the_sources_do_not_cover_it() -> None:
     message = render_answer(ChatResponse(answer=refusal, refused=True, citations=[CITATION]))
     assert message["text"] == refusal
     assert shown(message) == refusal  # no sources block under a refusal
+
+
+def test_the_service_answers_a_mention_from_the_indexed_seed(stub: SlackStub, seed_settings, monkeypatch) -> None:
+    """Through service.api with Slack settings: the real answer path (only the LLM faked) cites the seed."""
+    from conftest import fake_answerer
+
+    from service import api
+    from service import settings as settings_module
+
+    slack_settings = seed_settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr("xoxb-test"),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": stub.api_url,
+        }
+    )
+    monkeypatch.setattr(api, "get_settings", lambda: slack_settings)
+    monkeypatch.setattr(settings_module, "get_settings", lambda: slack_settings)
+    service = api.create_app(fake_answerer(slack_settings, "at least 1,383 [2]"))
+    with TestClient(service) as service_client:
+        body = event_body(mention(f"<@{BOT_USER_ID}> How many civilians were killed in coastal Syria?"))
+        assert send(service_client, body).status_code == 200
+        [reply] = stub.wait_for("chat.postMessage", timeout=30)
+    text = shown(reply)
+    assert reply["thread_ts"] == "100.000001"
+    assert text.startswith("at least 1,383 [1]")
+    assert "[1] Security Cooperation Between Syria and Iraq" in text and "newarab.com" in text
+    assert "1,383 civilians" in text
