@@ -90,9 +90,9 @@ class Answerer:
         timings.generate_ms = _ms(t)
         if echoes_question(clean_answer(raw), question, idf):
             # The small model often names who the question is about ("who killed X?" -> "X"); the
-            # sentence that best matches the question answers better, and grounding still checks it.
-            log.info("model echoed the question (%r); answering with the best passage sentence", raw)
-            raw = windows[0].best
+            # passage that best matches the question answers better, and grounding still checks it.
+            log.info("model echoed the question (%r); answering with the best passage", raw)
+            raw = windows[0].lead
         verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)

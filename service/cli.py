@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Question ans
 
 def _setup_logging() -> None:
     logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "bm25s", "sentence_transformers", "transformers", "chromadb"):
+    for noisy in ("httpx", "httpx2", "bm25s", "sentence_transformers", "transformers", "chromadb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -74,8 +74,11 @@ def ask(
         filters = Filters(sources=source or None, since=_parse_day(since, "since"), until=_parse_day(until, "until"))
         request = ChatRequest(question=question, filters=filters, top_k=top_k)
     except ValidationError as exc:
-        raise _fail("; ".join(e["msg"] for e in exc.errors())) from None
-    response = Answerer.from_settings(get_settings()).answer(request)
+        raise _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    try:
+        response = Answerer.from_settings(get_settings()).answer(request)
+    except Exception as exc:  # the model or its server failed: one clear line, as the API's 503 says
+        raise _fail(f"the answering model is unavailable: {type(exc).__name__}: {exc}", 1) from None
     if as_json:
         typer.echo(response.model_dump_json(indent=2))
         return

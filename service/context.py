@@ -16,12 +16,20 @@ from service.retrieval import Passage
 class Window:
     passage: Passage
     sentences: tuple[str, ...]
-    best: str  # the sentence that scored highest; the window grew around it
+    best: int  # index in `sentences` of the one that scored highest; the window grew around it
     score: float
 
     @property
     def text(self) -> str:
         return " ".join(self.sentences)
+
+    @property
+    def lead(self) -> str:
+        """The best sentence and the one after it: where a story usually says what the question asks."""
+        return " ".join(self.sentences[self.best : self.best + 2])
+
+    def pairs(self) -> list[str]:
+        return [" ".join(self.sentences[i : i + 2]) for i in range(len(self.sentences) - 1)]
 
     def render(self, n: int) -> str:
         meta = self.passage.chunk.metadata
@@ -58,7 +66,7 @@ def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n
         if any((passage.chunk_id, j) in used for j in range(lo, hi)):
             continue
         used.update((passage.chunk_id, j) for j in range(lo, hi))
-        windows.append(Window(passage, tuple(siblings[lo:hi]), siblings[i], scores[k]))
+        windows.append(Window(passage, tuple(siblings[lo:hi]), i - lo, scores[k]))
         if len(windows) == n:
             break
     return windows

@@ -70,9 +70,11 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
     if not answer_terms:
         return Verdict(answer, [], "the answer has no content words to check against the sources")
-    # The windows the model read first, then the rest of the retrieved text.
+    # Sentences of the windows the model read, then of the rest of the retrieved text, then adjacent
+    # pairs (an answer drawn from two sentences is quoted with both).
     candidates = [(w.passage, s) for w in windows for s in w.sentences]
     candidates += [(p, s) for p in passages for s in split_sentences(p.text)]
+    candidates += [(w.passage, pair) for w in windows for pair in w.pairs()]
     supports: dict[str, Support] = {}
     for passage, sentence in candidates:
         if passage.chunk_id in supports:

@@ -84,7 +84,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             temperature=0.0,
             max_tokens=settings.llm_max_tokens,
             timeout=settings.llm_timeout_s,
-            max_retries=2,
+            max_retries=settings.llm_max_retries,
         )
     path = settings.llm_model_path or ensure_gguf(settings.model_cache_dir)
     return LocalChatModel(model_path=path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     llm_threads: int = 2
     llm_max_tokens: int = 48
     llm_timeout_s: float = 120.0
+    llm_max_retries: int = Field(2, ge=0)
     prompts_dir: Path = REPO_DIR / "prompts"
 
     # slack (the three credentials keep Slack's own variable names)
