@@ -3,15 +3,16 @@
 import itertools
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from loopback import JsonHandler, LoopbackServer
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 
 
-class SlackStub:
+class SlackStub(LoopbackServer):
     """A context manager; point the bot at `api_url` and a slash command's response_url at `webhook_url`."""
 
     def __init__(self) -> None:
@@ -20,23 +21,15 @@ class SlackStub:
         self.errors: dict[str, str] = {}  # method -> Slack error code to answer with ({"ok": false})
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        super().__init__(self._handler())
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/api/"
+        return f"{self.base_url}/api/"
 
     @property
     def webhook_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/webhook"
-
-    def __enter__(self) -> "SlackStub":
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base_url}/webhook"
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._changed:
@@ -63,10 +56,10 @@ class SlackStub:
             return {"ok": True, "messages": self.threads.get(args["ts"], []), "has_more": False}
         return {"ok": True}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 self._reply(dict(parse_qsl(urlsplit(self.path).query)))
 
@@ -78,14 +71,6 @@ class SlackStub:
 
             def _reply(self, args: dict[str, Any]) -> None:
                 method = urlsplit(self.path).path.removeprefix("/api/").strip("/")
-                body = json.dumps(stub._record(method, args)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-                pass
+                self.send_json(200, stub._record(method, args))
 
         return Handler
