@@ -73,9 +73,10 @@ def _numbers_to_digits(tokens: list[str]) -> list[str]:
 def normalize_tokens(text: str) -> list[str]:
     """Tokens compared by every answer metric.
 
-    Case, diacritics, punctuation and articles are ignored, and numbers become digits so "1,383",
+    Citation markers, case, diacritics, punctuation and articles are ignored, and numbers become digits so "1,383",
     "six"/"6", "twenty-seven"/"27" and "$2 million"/"two million" compare equal.
     """
+    text = re.sub(r"\[\d+\]", " ", text)  # citation markers are not part of the answer
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = text.replace("%", " percent ").replace("&", " and ")

@@ -10,7 +10,7 @@ from langchain_core.output_parsers import StrOutputParser
 from ingest.embedding import get_embedder
 from ingest.index import Index
 from ingest.pipeline import open_index
-from service.context import select_windows
+from service.context import render_context, select_windows
 from service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
 from service.prompts import chat_prompt, load_text
 from service.retrieval import HybridRetriever, Passage
@@ -83,10 +83,10 @@ class Answerer:
             return self._refusal("refusal", timings, started, standalone)
 
         t = time.perf_counter()
-        windows = select_windows(question, passages, self.embedder, idf, self.settings.context_passages)
-        raw = self.answer_chain.invoke(
-            {"passages": "\n".join(w.render(n) for n, w in enumerate(windows, 1)), "question": question}
+        windows = select_windows(
+            question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
+        raw = self.answer_chain.invoke({"passages": render_context(windows), "question": question})
         timings.generate_ms = _ms(t)
         if echoes_question(clean_answer(raw), question, idf):
             # The small model often names who the question is about ("who killed X?" -> "X"); the

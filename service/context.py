@@ -31,15 +31,27 @@ class Window:
     def pairs(self) -> list[str]:
         return [" ".join(self.sentences[i : i + 2]) for i in range(len(self.sentences) - 1)]
 
-    def render(self, n: int) -> str:
-        meta = self.passage.chunk.metadata
+
+def render_context(windows: list[Window]) -> str:
+    """Numbered windows under their article's headline, each headline once: it costs prompt tokens."""
+    by_article: dict[str, list[Window]] = {}
+    for window in windows:
+        by_article.setdefault(window.passage.article_id, []).append(window)
+    lines, n = [], 0
+    for group in by_article.values():
+        meta = group[0].passage.chunk.metadata
         dateline = ", ".join(x for x in (meta.get("source"), meta.get("published_at")) if x)
-        return f"[{n}] {self.passage.title}" + (f" ({dateline})" if dateline else "") + f": {self.text}"
+        lines.append(f"{meta['title']}" + (f" ({dateline})" if dateline else ""))
+        for window in group:
+            n += 1
+            lines.append(f"[{n}] {window.text}")
+    return "\n".join(lines)
 
 
 def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n: int,
-                   window_chars: int = 320) -> list[Window]:
-    """Score every sentence by meaning and by rare shared words; grow the best ones into windows."""
+                   window_chars: int) -> list[Window]:
+    """Score every sentence by meaning (read with its headline) and by the rare question words it holds
+    itself; grow the best ones into windows."""
     sentences = [(p, i, s) for p in passages for i, s in enumerate(split_sentences(p.text))]
     if not sentences:
         return []
@@ -47,7 +59,7 @@ def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n
     similarity = vectors[1:] @ vectors[0]
     wanted = terms(question)
     scores = [
-        float(sim) + idf.coverage(wanted, set(terms(f"{p.title} {s}")))
+        float(sim) + idf.coverage(wanted, set(terms(s)))
         for (p, _, s), sim in zip(sentences, similarity, strict=True)
     ]
     windows: list[Window] = []

@@ -49,6 +49,11 @@ def test_exact_match_takes_any_accepted_answer():
     assert metrics.exact_match("Seattle", ["Seattle Storm"]) == 0.0
 
 
+def test_citation_markers_do_not_count_against_an_answer():
+    assert metrics.exact_match("JetBlue Airways [1][2]", ["JetBlue Airways"]) == 1.0
+    assert metrics.token_f1("1,383 [1]", ["1383"]) == 1.0
+
+
 def test_token_f1_is_partial_credit():
     assert metrics.token_f1("Seattle", ["Seattle Storm"]) == pytest.approx(2 / 3)
     assert metrics.token_f1("", ["Seattle Storm"]) == 0.0
