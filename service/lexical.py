@@ -13,6 +13,14 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 _STEMMER = Stemmer.Stemmer("english")
 # Question words and filler carry no evidence: "how many" is in every question and no article.
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"said", "says", "also", "would", "could", "many", "much", "week", "whose"}
+# "six months" and "6 months" are the same answer.
+_NUMBER_WORDS = {
+    w: str(n)
+    for n, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")
@@ -31,7 +39,7 @@ def fold(text: str) -> str:
 
 def terms(text: str) -> list[str]:
     words = _WORD.findall(_THOUSANDS.sub("", fold(text)))
-    return [_stem(w) for w in words if w not in _STOPWORDS and w != "_"]
+    return [_NUMBER_WORDS.get(w) or _stem(w) for w in words if w not in _STOPWORDS and w != "_"]
 
 
 def split_sentences(text: str) -> list[str]:

@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     # read path
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(30, ge=1, le=200)  # per retriever, before fusion
-    context_windows: int = Field(5, ge=1, le=20)  # sentence windows handed to the model
-    window_chars: int = Field(200, ge=40, le=2000)  # a window grows around its best sentence to this size
+    context_windows: int = Field(4, ge=1, le=20)  # sentence windows handed to the model
+    window_chars: int = Field(240, ge=40, le=2000)  # a window grows around its best sentence to this size
     min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
 
     # generation
