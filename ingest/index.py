@@ -78,16 +78,16 @@ class Index:
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 yield StoredChunk(cid, text, meta)
 
-    def query(self, vector: list[float], k: int, where: dict | None) -> list[tuple[StoredChunk, float]]:
-        """Nearest chunks with their cosine similarity."""
+    def query(self, vector: list[float], k: int, where: dict | None) -> list[StoredChunk]:
+        """The k nearest chunks, nearest first."""
         if self.count() == 0:
             return []
         got = self.collection.query(
             query_embeddings=[vector], n_results=k, where=where,
-            include=["documents", "metadatas", "distances"],
+            include=["documents", "metadatas"],
         )
-        rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
-        return [(StoredChunk(cid, text, meta), 1.0 - dist) for cid, text, meta, dist in rows]
+        rows = zip(got["ids"][0], got["documents"][0], got["metadatas"][0], strict=True)
+        return [StoredChunk(cid, text, meta) for cid, text, meta in rows]
 
     def generation(self) -> str:
         """Changes whenever the stored chunks change; readers use it to refresh derived indexes."""

@@ -62,6 +62,7 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
             else:
                 if item.key in pending:  # met twice in one batch: the later version wins
                     summary.duplicates += 1
+                    log.info("%s: same article as one met before in this batch", item.origin)
                 unchanged = stored.get(item.key) == item.content_hash
                 pending[item.key] = None if unchanged else item  # None: seen, nothing to write
         summary.unchanged = sum(1 for a in pending.values() if a is None)

@@ -17,7 +17,6 @@ class Window:
     passage: Passage
     sentences: tuple[str, ...]
     best: int  # index in `sentences` of the one that scored highest; the window grew around it
-    score: float
 
     @property
     def text(self) -> str:
@@ -78,7 +77,7 @@ def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n
         if any((passage.chunk_id, j) in used for j in range(lo, hi)):
             continue
         used.update((passage.chunk_id, j) for j in range(lo, hi))
-        windows.append(Window(passage, tuple(siblings[lo:hi]), i - lo, scores[k]))
+        windows.append(Window(passage, tuple(siblings[lo:hi]), i - lo))
         if len(windows) == n:
             break
     return windows

@@ -18,7 +18,6 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the
 class Passage:
     chunk: StoredChunk
     score: float  # fused RRF score: only comparable within one query
-    similarity: float | None = None  # dense cosine to the question, when the dense side found it
 
     @property
     def article_id(self) -> str:
@@ -116,8 +115,8 @@ class HybridRetriever:
         dense = self.index.query(vector, self.candidates, chroma_where(filters))
         lexical = self.lexical().search(terms(question), self.candidates, filters)
         fused: dict[str, Passage] = {}
-        for rank, (chunk, similarity) in enumerate(dense):
-            fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1), similarity)
+        for rank, chunk in enumerate(dense):
+            fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1))
         for rank, chunk in enumerate(lexical):
             passage = fused.setdefault(chunk.id, Passage(chunk, 0.0))
             passage.score += 1.0 / (RRF_K + rank + 1)

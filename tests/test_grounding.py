@@ -28,7 +28,7 @@ def passage(n: int, text: str, title: str = TITLE) -> Passage:
 
 def window(p: Passage) -> Window:
     sentences = tuple(split_sentences(p.text))
-    return Window(p, sentences, sentences[0], 1.0)
+    return Window(p, sentences, best=0)
 
 
 PASSAGES = [passage(1, MASSACRE), passage(2, RUFAYI, "Sudani: IS leader killed"), passage(3, CITY, "Baghdad")]

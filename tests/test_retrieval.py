@@ -103,7 +103,7 @@ def test_date_filters_include_and_exclude_by_published_date_on_both_sides(mixed,
     question = "Pemba clove growers"  # words only the clove story holds
     clove = DISTRACTORS[2]["title"]
     assert titles(mixed.lexical().search(terms(question), 30, Filters())) == {clove}
-    dense = [c for c, _ in mixed.index.query(mixed.embedder.embed_query(question), 30, chroma_where(filters))]
+    dense = list(mixed.index.query(mixed.embedder.embed_query(question), 30, chroma_where(filters)))
     lexical = mixed.lexical().search(terms(question), 30, filters)
     hybrid = [p.chunk for p in mixed.search(question, filters, k=10)]
     for side in (dense, lexical, hybrid):
