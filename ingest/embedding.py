@@ -21,7 +21,10 @@ class Embedder(Embeddings):
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 64):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        # The chunker counts tokens of whole paragraphs before cutting them: "longer than 256" is expected.
+        hf_logging.set_verbosity_error()
         self.model = SentenceTransformer(str(model_path or default_model_path()), device="cpu")
         self.batch_size = batch_size
 
