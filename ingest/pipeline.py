@@ -51,9 +51,7 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
     with writer_lock(settings.data_dir):
         index = open_index(settings)
         stored = index.article_hashes()
-        embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
-        chunker = Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens)
-        pending: dict[str, Article] = {}
+        pending: dict[str, Article | None] = {}
         for item in tqdm(items, desc="loading", unit=" articles", disable=not progress):
             if isinstance(item, LoadError):
                 summary.failed += 1
@@ -69,7 +67,9 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
         changed = [a for a in pending.values() if a is not None]
         summary.added = sum(1 for a in changed if a.key not in stored)
         summary.updated = len(changed) - summary.added
-        if changed:
+        if changed:  # only now load the model: an unchanged re-ingest never needs it
+            embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
+            chunker = Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens)
             chunks = [c for a in changed for c in chunker.chunks(a)]
             _embed_and_store(index, embedder, chunks, progress)
             for article in changed:
