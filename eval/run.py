@@ -18,7 +18,7 @@ from tqdm import tqdm
 from eval import gate, report
 from eval.datasets import GoldQuestion, load_articles, load_questions, resolve_evidence
 from eval.metrics import rank_articles
-from eval.scoring import K_VALUES, aggregate, ask_text, score_row
+from eval.scoring import K_VALUES, aggregate, score_row
 from service.schemas import ChatRequest, ChatResponse
 
 if TYPE_CHECKING:
@@ -96,7 +96,6 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             "evidence_article_ids": sorted(q.evidence_ids()),
             "heuristic_article_ids": sorted(q.evidence_ids(include_heuristic=True) - q.evidence_ids()),
         },
-        "asked": ask_text(q, mode),
         "answer": None,
         "refused": None,
         "citations": [],
@@ -113,7 +112,8 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         if retrieval_only:
             row["timings"] = {"retrieve_ms": search_ms, "total_ms": search_ms}
         else:
-            resp = backend.answer(ChatRequest(question=row["asked"]))
+            choices = q.choices if mode == "choices" else None
+            resp = backend.answer(ChatRequest(question=q.question, choices=choices))
             row["answer"], row["refused"] = resp.answer, resp.refused
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations

@@ -11,14 +11,6 @@ K_VALUES = (1, 5, 10)
 STAGES = ("retrieve", "generate", "total")
 
 
-def ask_text(q: GoldQuestion, mode: str) -> str:
-    """The question as the model sees it: in choices mode the options are appended, lettered A, B, ..."""
-    if mode != "choices" or not q.choices:
-        return q.question
-    options = "; ".join(f"{chr(ord('A') + i)}) {c}" for i, c in enumerate(q.choices) if c.strip())
-    return f"{q.question} Options: {options}."
-
-
 def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float] | None:
     if not gold:  # unanswerable, or every evidence article missing: nothing to find
         return None

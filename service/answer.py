@@ -86,7 +86,11 @@ class Answerer:
         windows = select_windows(
             question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
-        raw = self.answer_chain.invoke({"passages": render_context(windows), "question": question})
+        asked = question
+        if request.choices:  # only the model sees the options; retrieval and grounding use the question
+            template = load_text(self.settings.prompts_dir, "choices")
+            asked = template.format(question=question, options=" | ".join(request.choices))
+        raw = self.answer_chain.invoke({"passages": render_context(windows), "question": asked})
         timings.generate_ms = _ms(t)
         if echoes_question(clean_answer(raw), question, idf):
             # The small model often names who the question is about ("who killed X?" -> "X"); the

@@ -28,6 +28,9 @@ class ChatRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, max_length=50)
     filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(None, ge=1, le=50)
+    choices: list[str] | None = Field(
+        None, min_length=2, max_length=10, description="Options to pick the answer from (multiple choice)."
+    )
 
     @model_validator(mode="after")
     def _not_blank(self) -> "ChatRequest":

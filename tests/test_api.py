@@ -72,6 +72,12 @@ def test_a_number_is_cited_whichever_way_the_model_writes_it(chat, reply):
     assert all("1,383" in c["quote"] for c in body["citations"])
 
 
+def test_choices_need_at_least_two_options(chat):
+    response = chat(HOW_MANY, choices=["1,383"])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "choices"
+
+
 def test_a_question_the_sources_dont_cover_is_refused(chat):
     body = chat("What is the population of Baghdad?", "7 million").json()
     assert body["refused"] is True and body["citations"] == []

@@ -66,6 +66,7 @@ class FakeBackend:
     def __init__(self, table=GOOD, crash_on: str | None = None, fail_on: str | None = None):
         self.table, self.crash_on, self.fail_on = table, crash_on, fail_on
         self.asked: list[str] = []
+        self.choices: list[list[str] | None] = []
 
     def _id(self, question: str) -> str:
         return next(q["id"] for q in QUESTIONS if question.startswith(q["question"]))
@@ -83,6 +84,7 @@ class FakeBackend:
         if qid == self.fail_on:
             raise RuntimeError("model server went away")
         self.asked.append(req.question)
+        self.choices.append(req.choices)
         answer, refused, article, quote = self.table[qid]
         citations = (
             []
@@ -177,7 +179,7 @@ def test_wrong_answers_hallucinations_and_bad_citations_are_scored(files, settin
 def test_choices_mode_offers_the_options_and_scores_the_pick(files, settings):
     backend = FakeBackend({**GOOD, "q1": ("B", False, "a1", "Williams is playing the US Open this week.")})
     assert run(files, settings, backend, mode="choices") == 0
-    assert "Options: A) Australian Open; B) US Open; C) French Open; D) Wimbledon." in backend.asked[0]
+    assert backend.choices[0] == ["Australian Open", "US Open", "French Open", "Wimbledon"]
     rows = load_report(files[2])["rows"]
     assert rows[0]["scores"]["choice"] == 1 and rows[0]["scores"]["correct"] is True
 

@@ -52,6 +52,16 @@ def test_an_openai_compatible_server_answers_with_citations(remote_answerer, stu
     assert QUESTION in user["content"] and "[1] " in user["content"]
 
 
+def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(remote_answerer, stub):
+    options = ["at least 1,383", "about 500", "13"]
+    stub.replies += ["at least 1,383", "about 500"]
+    picked = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
+    assert_cites_1383(picked)
+    assert "Options: at least 1,383 | about 500 | 13" in stub.requests[0]["messages"][1]["content"]
+    unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
+    assert unsupported.refused and unsupported.citations == []  # no passage says "about 500"
+
+
 def test_the_openai_provider_without_a_base_url_says_which_setting_is_missing(tmp_path):
     with pytest.raises(ValueError, match="NEWSQA_LLM_BASE_URL"):
         build_chat_model(make_settings(tmp_path / "data", llm_provider="openai"))
