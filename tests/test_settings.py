@@ -1,0 +1,25 @@
+"""Settings: one typed class; .env.example documents every variable and works when copied as is."""
+
+from pathlib import Path
+
+from service.settings import Settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+
+
+def test_env_example_lists_every_setting_with_a_comment():
+    lines = EXAMPLE.read_text().splitlines()
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias or f"NEWSQA_{name.upper()}"
+        [index] = [i for i, line in enumerate(lines) if line.startswith(f"{variable}=")]
+        while index > 0 and "=" in lines[index - 1] and not lines[index - 1].startswith("#"):
+            index -= 1  # a group of related variables shares the comment above it
+        assert lines[index - 1].startswith("# "), f"{variable} has no comment above it"
+
+
+def test_the_example_copied_as_env_gives_the_offline_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(_env_file=EXAMPLE)
+    assert settings.llm_provider == "local" and settings.chroma_host is None
+    assert settings.embedding_model_path is None and settings.slack_bot_token is None  # empty means unset
+    assert settings.model_cache_dir == Path.home() / ".cache" / "newsqa"  # "~" expanded
