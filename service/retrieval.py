@@ -8,6 +8,7 @@ import bm25s
 import numpy as np
 
 from ingest.index import Index, StoredChunk
+from ingest.normalise import normalise_source
 from service.lexical import Idf, terms
 from service.schemas import Filters
 
@@ -36,38 +37,47 @@ class Passage:
         return self.chunk.metadata["title"]
 
 
-def _day_bounds(filters: Filters) -> tuple[float | None, float | None]:
-    """Inclusive epoch bounds, in UTC like the stored published_ts."""
-    since = datetime.combine(filters.since, time.min, UTC).timestamp() if filters.since else None
-    until = datetime.combine(filters.until, time.max, UTC).timestamp() if filters.until else None
-    return since, until
+@dataclass(frozen=True)
+class Scope:
+    """A request's filters resolved once: sources as ingest stores them, dates as inclusive UTC epochs."""
 
+    sources: frozenset[str] | None = None
+    since: float | None = None
+    until: float | None = None
 
-def chroma_where(filters: Filters) -> dict | None:
-    clauses = []
-    since, until = _day_bounds(filters)
-    if filters.sources:
-        clauses.append({"source": {"$in": [s.casefold().removeprefix("www.") for s in filters.sources]}})
-    if since is not None:
-        clauses.append({"published_ts": {"$gte": int(since)}})
-    if until is not None:
-        clauses.append({"published_ts": {"$lte": int(until)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    @classmethod
+    def of(cls, filters: Filters) -> "Scope":
+        return cls(
+            sources=frozenset(normalise_source(s) for s in filters.sources) if filters.sources else None,
+            since=datetime.combine(filters.since, time.min, UTC).timestamp() if filters.since else None,
+            until=datetime.combine(filters.until, time.max, UTC).timestamp() if filters.until else None,
+        )
 
+    @property
+    def unrestricted(self) -> bool:
+        return self == Scope()
 
-def matches(meta: dict, filters: Filters) -> bool:
-    """The same filter as chroma_where, for the BM25 side."""
-    if filters.sources and meta.get("source") not in {s.casefold().removeprefix("www.") for s in filters.sources}:
-        return False
-    ts = meta.get("published_ts")
-    since, until = _day_bounds(filters)
-    if since is not None and (ts is None or ts < since):
-        return False
-    if until is not None and (ts is None or ts > until):
-        return False
-    return True
+    def where(self) -> dict | None:
+        """The scope as a Chroma metadata filter, for the dense side."""
+        clauses = []
+        if self.sources is not None:
+            clauses.append({"source": {"$in": sorted(self.sources)}})
+        if self.since is not None:
+            clauses.append({"published_ts": {"$gte": int(self.since)}})
+        if self.until is not None:
+            clauses.append({"published_ts": {"$lte": int(self.until)}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def admits(self, meta: dict) -> bool:
+        """The same test as `where`, for the BM25 side."""
+        if self.sources is not None and meta.get("source") not in self.sources:
+            return False
+        ts = meta.get("published_ts")
+        if self.since is not None and (ts is None or ts < self.since):
+            return False
+        return self.until is None or (ts is not None and ts <= self.until)
 
 
 class LexicalIndex:
@@ -81,11 +91,13 @@ class LexicalIndex:
         if chunks:
             self.bm25.index([t or ["_empty_"] for t in tokens], show_progress=False)
 
-    def search(self, query_terms: list[str], k: int, filters: Filters) -> list[StoredChunk]:
+    def search(self, query_terms: list[str], k: int, scope: Scope) -> list[StoredChunk]:
         if not self.chunks or not query_terms:
             return []
-        mask = np.array([matches(c.metadata, filters) for c in self.chunks], dtype=np.float32)
-        k = min(k, int(mask.sum()))
+        mask = None  # an unfiltered question skips a pass over every chunk
+        if not scope.unrestricted:
+            mask = np.array([scope.admits(c.metadata) for c in self.chunks], dtype=np.float32)
+        k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
         if k == 0:
             return []
         ids, scores = self.bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
@@ -110,10 +122,10 @@ class HybridRetriever:
             return self._lexical
 
     def search(self, question: str, filters: Filters | None = None, k: int = 5) -> list[Passage]:
-        filters = filters or Filters()
+        scope = Scope.of(filters or Filters())
         vector = self.embedder.embed_query(question)
-        dense = self.index.query(vector, self.candidates, chroma_where(filters))
-        lexical = self.lexical().search(terms(question), self.candidates, filters)
+        dense = self.index.query(vector, self.candidates, scope.where())
+        lexical = self.lexical().search(terms(question), self.candidates, scope)
         fused: dict[str, Passage] = {}
         for rank, chunk in enumerate(dense):
             fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1))

@@ -10,7 +10,7 @@ from conftest import make_settings
 from ingest.embedding import get_embedder
 from ingest.pipeline import ingest_paths, open_index
 from service.lexical import terms
-from service.retrieval import HybridRetriever, chroma_where
+from service.retrieval import HybridRetriever, Scope
 from service.schemas import Filters
 
 QUESTION = "Who killed al-Rufayi?"
@@ -102,9 +102,9 @@ CLOVE_DAY = date(2024, 11, 2)
 def test_date_filters_include_and_exclude_by_published_date_on_both_sides(mixed, filters, found):
     question = "Pemba clove growers"  # words only the clove story holds
     clove = DISTRACTORS[2]["title"]
-    assert titles(mixed.lexical().search(terms(question), 30, Filters())) == {clove}
-    dense = list(mixed.index.query(mixed.embedder.embed_query(question), 30, chroma_where(filters)))
-    lexical = mixed.lexical().search(terms(question), 30, filters)
+    assert titles(mixed.lexical().search(terms(question), 30, Scope())) == {clove}
+    dense = list(mixed.index.query(mixed.embedder.embed_query(question), 30, Scope.of(filters).where()))
+    lexical = mixed.lexical().search(terms(question), 30, Scope.of(filters))
     hybrid = [p.chunk for p in mixed.search(question, filters, k=10)]
     for side in (dense, lexical, hybrid):
         assert (clove in titles(side)) is found
@@ -114,7 +114,7 @@ def test_a_date_filter_leaves_out_undated_articles_and_keeps_those_in_range(mixe
     filters = Filters(since=date(2025, 1, 1), until=date(2025, 12, 31))
     passages = mixed.search(QUESTION, filters, k=10)
     assert sources(passages) == {"apnews.com", "aljazeera.com"}  # the seed has no date; clove is 2024
-    assert titles(mixed.lexical().search(terms(QUESTION), 30, filters)) <= {DISTRACTORS[0]["title"],
+    assert titles(mixed.lexical().search(terms(QUESTION), 30, Scope.of(filters))) <= {DISTRACTORS[0]["title"],
                                                                             DISTRACTORS[1]["title"]}
 
 
@@ -123,10 +123,10 @@ def test_a_newly_ingested_article_is_found_by_bm25_without_a_restart(settings, s
     retriever = retriever_for(settings)
     question = "Pemba clove growers"
     before = retriever.index.generation()
-    assert retriever.lexical().search(terms(question), 10, Filters()) == []
+    assert retriever.lexical().search(terms(question), 10, Scope()) == []
 
     ingest_paths([write_articles(tmp_path / "new", DISTRACTORS[2:])], settings, progress=False)
 
     assert retriever.index.generation() != before
-    assert titles(retriever.lexical().search(terms(question), 10, Filters())) == {DISTRACTORS[2]["title"]}
+    assert titles(retriever.lexical().search(terms(question), 10, Scope())) == {DISTRACTORS[2]["title"]}
     assert retriever.search(question, k=1)[0].title == DISTRACTORS[2]["title"]
