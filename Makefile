@@ -6,7 +6,7 @@ DEV_SET := ../shared/eval/realtimeqa-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint ingest-demo serve bench eval-dev eval-ci
+.PHONY: run test lint typecheck ingest-demo serve bench eval-dev eval-ci eval-gold
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,17 +25,24 @@ ingest-demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/newsqa serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed lint typecheck
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/newsqa bench --articles $(DEV_SET)/articles.jsonl --questions $(DEV_SET)/questions.jsonl --answers 10
 
 eval-dev: $(VENV)/.installed
 	$(BIN)/newsqa eval --questions $(DEV_SET)/questions.jsonl --articles $(DEV_SET)/articles.jsonl --out eval-runs/dev
+
+# The project's own gold set over the demo corpus (in the repo: runs on a plain clone).
+eval-gold: $(VENV)/.installed
+	$(BIN)/newsqa eval --questions eval/gold/demo.jsonl --articles ingest/demo --out eval-runs/gold
 
 # Retrieval regression floor, run by CI: fails when gold hit@5 on the dev set drops below 0.85.
 eval-ci: $(VENV)/.installed

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from eval.metrics import normalize
+from newsqa.eval.metrics import normalize
+from newsqa.service.schemas import Turn
 
 # Dev-set evidence whose `match` starts with this is a best-effort guess, not gold (see eval/README.md).
 HEURISTIC_MATCH_PREFIX = "heuristic"
@@ -43,6 +44,7 @@ class GoldQuestion(BaseModel):
     choices: list[str] = Field(default_factory=list)
     answer_index: int | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    history: list[Turn] = Field(default_factory=list)  # earlier turns, for a follow-up question
     source: str  # "path:line", so a reader of the report can find the gold line
 
     def evidence_ids(self, include_heuristic: bool = False) -> set[str]:
@@ -86,6 +88,7 @@ class _NewsQALine(BaseModel):
     quotes: list[str] = Field(default_factory=list)
     choices: list[str] = Field(default_factory=list)
     answer_index: int | None = None
+    history: list[Turn] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> "_NewsQALine":
@@ -133,6 +136,7 @@ def _from_newsqa(obj: dict[str, Any], source: str, default_id: str) -> GoldQuest
         choices=line.choices,
         answer_index=line.answer_index,
         evidence=[Evidence(article_id=a) for a in line.article_ids] + [Evidence(text=q) for q in line.quotes],
+        history=line.history,
         source=source,
     )
 
@@ -187,12 +191,13 @@ class ArticleText(BaseModel):
 
 def load_articles(path: Path) -> tuple[list[ArticleText], list[str]]:
     """Article ids and text through the same loaders the index is built with, so ids agree with the index."""
-    from ingest.loaders import load_paths
+    from newsqa.ingest.loaders import load_paths
+    from newsqa.store.models import Article
 
     articles: list[ArticleText] = []
     errors: list[str] = []
     for item in load_paths([path]):
-        if hasattr(item, "key"):
+        if isinstance(item, Article):
             articles.append(ArticleText(id=item.key, text=f"{item.title}\n{item.body}"))
         else:
             errors.append(str(item))  # a LoadError names file and line

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from newsqa.errors import UsageError
+
 DEFAULT_TOLERANCE = 0.02  # absolute; about one question in 50
 # Quality metrics compared by the gate. Counts, per-type splits and latency are printed only:
 # latency depends on the machine, and per-type numbers rest on too few questions.
@@ -55,7 +57,13 @@ def compare(
 
 def load_baseline(path: Path) -> dict[str, Any]:
     """The aggregates of an earlier report.json."""
-    return json.loads(path.read_text(encoding="utf-8"))["aggregates"]
+    try:
+        aggregates = json.loads(path.read_text(encoding="utf-8"))["aggregates"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UsageError(f"baseline {path} is not a report.json of newsqa eval ({exc})") from None
+    if not isinstance(aggregates, dict):
+        raise UsageError(f"baseline {path} is not a report.json of newsqa eval (no aggregates)")
+    return aggregates
 
 
 def check_floors(aggregates: dict[str, Any], floors: dict[str, float]) -> list[str]:

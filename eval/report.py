@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.scoring import K_VALUES
+from newsqa.eval.scoring import K_VALUES
 
 SUMMARY = [  # (section, key, label) in reading order
     (None, "accuracy", "Accuracy (answer correct, or refusal when unanswerable)"),

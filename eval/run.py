@@ -10,24 +10,30 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from filelock import FileLock
 from tqdm import tqdm
 
-from eval import gate, report
-from eval.datasets import GoldQuestion, load_articles, load_questions, resolve_evidence
-from eval.metrics import rank_articles
-from eval.scoring import K_VALUES, aggregate, score_row
-from service.schemas import ChatRequest, ChatResponse
-
-if TYPE_CHECKING:
-    from service.settings import Settings
+import newsqa.ingest as ingest
+import newsqa.store as store
+from newsqa.errors import UsageError
+from newsqa.eval import gate, report
+from newsqa.eval.datasets import GoldQuestion, load_articles, load_questions, resolve_evidence
+from newsqa.eval.metrics import rank_articles
+from newsqa.eval.scoring import K_VALUES, aggregate, score_row
+from newsqa.ingest.loaders import article_files
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answer import Answerer
+from newsqa.service.prompts import prompts_root
+from newsqa.service.schemas import ChatRequest, ChatResponse
+from newsqa.settings import Settings
 
 MODES = ("open", "choices")
 SEARCH_K = 50  # passages fetched for retrieval metrics; deduped to articles, of which the top 10 count
 INDEX_SETTINGS = ("chunk_tokens", "chunk_overlap_tokens", "embedding_model_path", "collection")
-REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 class Backend(Protocol):
@@ -38,34 +44,26 @@ class Backend(Protocol):
     def search(self, question: str, filters: Any = None, k: int = 10) -> list[Any]: ...
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Traversable) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def index_key(articles: Path, settings: "Settings") -> str:
+def index_key(articles: Path, settings: Settings) -> str:
     """Hash of the article bytes, the index settings and the ingest code that turns one into the other."""
-    import ingest
-
     h = hashlib.sha256()
     if articles.is_dir():  # the files ingest would read, as it walks a folder
-        for f in sorted(articles.rglob("*")):
-            rel = f.relative_to(articles)
-            if f.is_file() and not any(part.startswith(".") for part in rel.parts):
-                h.update(str(rel).encode() + b"\0" + f.read_bytes())
+        for f in article_files(articles):
+            h.update(str(f.relative_to(articles)).encode() + b"\0" + f.read_bytes())
     else:
         h.update(articles.read_bytes())
     h.update(json.dumps({k: str(getattr(settings, k)) for k in INDEX_SETTINGS}, sort_keys=True).encode())
-    for f in sorted(Path(ingest.__file__).parent.glob("*.py")):
+    for f in sorted(p for package in (ingest, store) for p in Path(package.__path__[0]).glob("*.py")):
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def build_index(articles: Path, settings: "Settings", key: str) -> "Settings":
+def build_index(articles: Path, settings: Settings, key: str) -> Settings:
     """Settings for <data_dir>/eval-index/<key>, ingesting the articles there unless a run already did."""
-    from filelock import FileLock
-
-    from ingest.pipeline import ingest_paths
-
     index_dir = settings.data_dir / "eval-index" / key
     # an embedded store under index_dir, never a shared Chroma server: the eval index must not leak
     isolated = settings.model_copy(update={"data_dir": index_dir, "chroma_host": None})
@@ -113,7 +111,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             row["timings"] = {"retrieve_ms": search_ms, "total_ms": search_ms}
         else:
             choices = q.choices if mode == "choices" else None
-            resp = backend.answer(ChatRequest(question=q.question, choices=choices))
+            resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history))
             row["answer"], row["refused"] = resp.answer, resp.refused
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations
@@ -137,39 +135,34 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent  # inside the checkout when run from one
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=REPO_DIR, capture_output=True, text=True, check=True
+            ["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None  # not a checkout, or no commit yet
     return head + ("-dirty" if dirty else "")
 
 
-def _safe_settings(settings: "Settings") -> dict[str, Any]:
+def _safe_settings(settings: Settings) -> dict[str, Any]:
     dumped = settings.model_dump(mode="json")
     return {k: v for k, v in dumped.items() if not any(s in k for s in ("key", "token", "secret"))}
 
 
-def _prompts(settings: "Settings") -> list[str]:
+def _prompts(settings: Settings) -> list[str]:
     """Prompt file names with a short content hash, so a changed prompt shows between two reports."""
-    files = (
-        sorted(p for p in settings.prompts_dir.glob("*") if p.is_file())
-        if settings.prompts_dir.is_dir()
-        else []
-    )
+    root = prompts_root(settings.prompts_dir)
+    files = sorted((p for p in root.iterdir() if p.is_file() and p.name.endswith(".txt")), key=lambda p: p.name)
     return [f"{p.name}@{_sha256(p)[:8]}" for p in files]
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
-def main(
+def run_eval(
+    *,
+    settings: Settings,
     questions: Path,
     articles: Path,
     out: Path | None = None,
@@ -180,20 +173,14 @@ def main(
     resume: bool = False,
     min_hit_at_5: float | None = None,
     tolerance: float = gate.DEFAULT_TOLERANCE,
-    *,
-    settings: "Settings | None" = None,
     backend: Backend | None = None,
 ) -> int:
-    """Run the eval. Exit code: 0 pass, 1 a metric fell below the baseline or the floor, 2 bad usage."""
-    if settings is None:
-        from service.settings import get_settings
-
-        settings = get_settings()
+    """Run the eval: 0 pass, 1 a metric fell below the baseline or the floor; bad usage raises UsageError."""
     if mode not in MODES:
-        return _fail(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     for label, path in (("questions", questions), ("articles", articles), ("baseline", baseline)):
         if path is not None and not path.exists():
-            return _fail(f"{label} file {path} does not exist")
+            raise UsageError(f"{label} file {path} does not exist")
     baseline_agg = gate.load_baseline(baseline) if baseline else None
 
     gold, question_errors = load_questions(questions)
@@ -204,7 +191,7 @@ def main(
         print(f"skipped {e}", file=sys.stderr)
     flags = resolve_evidence(gold, article_texts)
     if not gold:
-        return _fail(f"no usable questions in {questions}")
+        raise UsageError(f"no usable questions in {questions}")
 
     key = index_key(articles, settings)
     out = (
@@ -224,7 +211,7 @@ def main(
     done: dict[str, dict[str, Any]] = {}
     if resume and run_file.exists():
         if json.loads(run_file.read_text(encoding="utf-8")) != fingerprint:
-            return _fail(
+            raise UsageError(
                 f"{out} holds a run of other questions, articles or options; drop --resume or pick --out"
             )
         done = {r["id"]: r for r in _read_rows(rows_file) if not r.get("error")}  # errored ones are retried
@@ -236,8 +223,6 @@ def main(
     )
 
     if backend is None:
-        from service.answer import Answerer
-
         backend = Answerer.from_settings(build_index(articles, settings, key))
 
     started = datetime.now(UTC).isoformat()

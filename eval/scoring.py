@@ -4,11 +4,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from eval import metrics
-from eval.datasets import GoldQuestion
+from newsqa.eval import metrics
+from newsqa.eval.datasets import GoldQuestion
+from newsqa.service.schemas import Timings
 
 K_VALUES = (1, 5, 10)
-STAGES = ("retrieve", "generate", "total")
+STAGES = tuple(name.removesuffix("_ms") for name in Timings.model_fields)  # "retrieve", "generate", "total"
 
 
 def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float] | None:

@@ -2,18 +2,22 @@
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.models import Article, Chunk
+from newsqa.settings import Settings
+from newsqa.store.embedding import get_embedder
+from newsqa.store.models import Article, Chunk
 
 # Paragraphs first, then sentences, then clauses: a chunk ends at the largest boundary that fits.
 SEPARATORS = ["\n\n", "\n", r"(?<=[.!?])\s+", r"(?<=[;:])\s+", r"(?<=,)\s+", r"\s+", ""]
 
 
 class Chunker:
-    def __init__(self, tokenizer, chunk_tokens: int, overlap_tokens: int):
+    """Counts in the embedder's own word pieces, so no chunk is cut short when it is embedded."""
+
+    def __init__(self, settings: Settings):
         self.splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer,
-            chunk_size=chunk_tokens,
-            chunk_overlap=min(overlap_tokens, chunk_tokens // 2),
+            get_embedder(settings).tokenizer,
+            chunk_size=settings.chunk_tokens,
+            chunk_overlap=min(settings.chunk_overlap_tokens, settings.chunk_tokens // 2),
             separators=SEPARATORS,
             is_separator_regex=True,
             keep_separator="end",  # without it, regex separators are joined back in as their pattern text
@@ -28,7 +32,3 @@ class Chunker:
             cursor = start + 1
         return chunks
 
-
-def embedding_text(chunk: Chunk) -> str:
-    """The headline rides along, so a passage is found by the story's subject, not only its words."""
-    return f"{chunk.article.title}\n{chunk.text}"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import trafilatura
 from dateutil import parser as dateparser
+from trafilatura.settings import Document
 
-from ingest.models import Article
-from ingest.normalise import normalise_source, normalise_text, normalise_title
+from newsqa.ingest.normalise import normalise_text, normalise_title
+from newsqa.store.models import Article, source_key
 
 TEXT_SUFFIXES = {".txt", ".md"}
 JSON_SUFFIXES = {".json", ".jsonl"}
@@ -35,16 +36,22 @@ class BadArticle(ValueError):
 
 
 def load_paths(paths: list[Path]) -> Iterator[Article | LoadError]:
-    """Files as given, folders recursively (hidden files and READMEs skipped), in a stable order."""
+    """Files as given, folders as `article_files` lists them."""
     for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                # In a folder only article files count: not its README, nor a data dir's store files.
-                if not hidden and child.suffix.lower() in SUPPORTED and child.stem.casefold() != "readme":
-                    yield from load_path(child)
-        else:
-            yield from load_path(path)
+        for file in article_files(path) if path.is_dir() else [path]:
+            yield from load_path(file)
+
+
+def article_files(folder: Path) -> list[Path]:
+    """The article files in a folder, recursively and in a stable order: hidden files, READMEs and other
+    file types (a data dir's store files, say) are not articles."""
+    return sorted(
+        child for child in folder.rglob("*")
+        if child.is_file()
+        and not any(part.startswith(".") for part in child.relative_to(folder).parts)
+        and child.suffix.lower() in SUPPORTED
+        and child.stem.casefold() != "readme"
+    )
 
 
 def load_path(path: Path) -> Iterator[Article | LoadError]:
@@ -102,8 +109,9 @@ def _load_html(path: Path, html: str) -> Article:
         html, with_metadata=True, include_comments=False,
         date_extraction_params={"extensive_search": False},  # else a footer's "Copyright 2025" becomes the date
     )
-    text = (doc.text or "").strip() if doc else ""
-    if len(text.split()) < MIN_HTML_WORDS:  # trafilatura falls back to nav links on pages without an article
+    text = (doc.text or "").strip() if isinstance(doc, Document) else ""
+    # trafilatura falls back to nav links on pages without an article
+    if not isinstance(doc, Document) or len(text.split()) < MIN_HTML_WORDS:
         raise BadArticle("no article text found in the HTML")
     title = doc.title or path.stem.replace("-", " ")
     first, _, rest = text.partition("\n")
@@ -155,7 +163,7 @@ def _article(path: Path, record: object, origin: str) -> Article:
         id=str(record["id"]) if record.get("id") else None,
         title=title,
         body=body,
-        source=normalise_source(str(record.get("source") or record.get("url") or "")),
+        source=source_key(str(record.get("source") or record.get("url") or "")),
         url=str(record["url"]) if record.get("url") else None,
         published_at=_parse_date(record.get("published_at"), origin),
         origin=origin,

@@ -28,11 +28,3 @@ def normalise_text(text: str) -> str:
 
 def normalise_title(title: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", title)).strip()
-
-
-def normalise_source(source: str | None) -> str | None:
-    """'https://www.newarab.com/x' and 'www.newarab.com' both become 'newarab.com'."""
-    if not source:
-        return None
-    source = re.sub(r"^[a-z]+://", "", source.strip().casefold()).split("/")[0]
-    return source.removeprefix("www.") or None

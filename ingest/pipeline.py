@@ -9,11 +9,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ingest.chunking import Chunker, embedding_text
-from ingest.embedding import get_embedder
-from ingest.index import Index, writer_lock
-from ingest.loaders import LoadError, load_paths
-from ingest.models import Article, Chunk
+from newsqa.ingest.chunking import Chunker
+from newsqa.ingest.loaders import LoadError, load_paths
+from newsqa.settings import Settings
+from newsqa.store.embedding import Embedder, get_embedder
+from newsqa.store.index import Index, open_index, writer_lock
+from newsqa.store.models import Article, Chunk, headed
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,11 @@ class IngestSummary:
         )
 
 
-def open_index(settings) -> Index:
-    return Index.open(settings.chroma_dir, settings.collection, settings.chroma_host, settings.chroma_port)
-
-
-def ingest_paths(paths: list[Path], settings, progress: bool = True) -> IngestSummary:
+def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True) -> IngestSummary:
     return ingest_items(load_paths(paths), settings, progress)
 
 
-def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool = True) -> IngestSummary:
+def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progress: bool = True) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
     with writer_lock(settings.data_dir):
@@ -65,14 +62,13 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
                 pending[item.key] = None if unchanged else item  # None: seen, nothing to write
         summary.unchanged = sum(1 for a in pending.values() if a is None)
         changed = [a for a in pending.values() if a is not None]
-        summary.added = sum(1 for a in changed if a.key not in stored)
-        summary.updated = len(changed) - summary.added
-        if changed:  # only now load the model: an unchanged re-ingest never needs it
-            embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
-            chunker = Chunker(embedder.tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens)
-            chunks = [c for a in changed for c in chunker.chunks(a)]
-            _embed_and_store(index, embedder, chunks, progress)
-            for article in changed:
+        cut = _cut(changed, settings, summary) if changed else {}  # only now load the model
+        summary.added = sum(1 for a in cut if a.key not in stored)
+        summary.updated = len(cut) - summary.added
+        if cut:
+            chunks = [c for article_chunks in cut.values() for c in article_chunks]
+            _embed_and_store(index, get_embedder(settings), chunks, progress)
+            for article in cut:
                 if article.key in stored:
                     index.delete_stale(article.key, article.content_hash)
             index.bump_generation()
@@ -81,7 +77,20 @@ def ingest_items(items: Iterable[Article | LoadError], settings, progress: bool 
     return summary
 
 
-def _embed_and_store(index: Index, embedder, chunks: list[Chunk], progress: bool) -> None:
+def _cut(articles: list[Article], settings: Settings, summary: IngestSummary) -> dict[Article, list[Chunk]]:
+    """Each article's chunks; an article that can't be cut fails alone, named in the summary."""
+    chunker, cut = Chunker(settings), {}
+    for article in articles:
+        try:
+            cut[article] = chunker.chunks(article)
+        except ValueError as exc:
+            summary.failed += 1
+            summary.errors.append(f"{article.origin}: could not be cut into chunks ({exc})")
+            log.warning("skipped %s: %s", article.origin, exc)
+    return cut
+
+
+def _embed_and_store(index: Index, embedder: Embedder, chunks: list[Chunk], progress: bool) -> None:
     """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's."""
     batch = 256
     with ThreadPoolExecutor(max_workers=1) as writer, tqdm(
@@ -90,10 +99,10 @@ def _embed_and_store(index: Index, embedder, chunks: list[Chunk], progress: bool
         pending = None
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
-            vectors = embedder.encode([embedding_text(c) for c in part])
+            vectors = embedder.encode([headed(c.article.title, c.text) for c in part])
             if pending:
                 pending.result()
-            pending = writer.submit(index.upsert, part, [c.text for c in part], vectors)
+            pending = writer.submit(index.upsert, part, [c.text for c in part], vectors.tolist())
             bar.update(len(part))
         if pending:
             pending.result()

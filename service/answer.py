@@ -6,22 +6,24 @@ from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
 
-from ingest.embedding import get_embedder
-from ingest.index import Index
-from ingest.pipeline import open_index
-from service.context import render_context, select_windows
-from service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
-from service.prompts import chat_prompt, load_text
-from service.retrieval import HybridRetriever, Passage
-from service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
-from service.settings import Settings
+from newsqa.service.context import render_context, select_windows
+from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
+from newsqa.service.lexical import terms
+from newsqa.service.llm import build_chat_model, model_calls
+from newsqa.service.prompts import chat_prompt, load_text
+from newsqa.service.retrieval import HybridRetriever, Passage
+from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
+from newsqa.settings import Settings
+from newsqa.store.embedding import Embedder, get_embedder
+from newsqa.store.index import Index, open_index
 
 log = logging.getLogger(__name__)
 
 
 class Answerer:
-    def __init__(self, settings: Settings, index: Index, embedder, chat_model: BaseChatModel | None = None):
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, chat_model: BaseChatModel | None = None):
         self.settings = settings
         self.index = index
         self.embedder = embedder
@@ -30,22 +32,19 @@ class Answerer:
 
     @classmethod
     def from_settings(cls, settings: Settings, chat_model: BaseChatModel | None = None) -> "Answerer":
-        embedder = get_embedder(settings.embedding_model_path, settings.embed_batch_size)
-        return cls(settings, open_index(settings), embedder, chat_model)
+        return cls(settings, open_index(settings), get_embedder(settings), chat_model)
 
     @cached_property
     def chat_model(self) -> BaseChatModel:
         """Built on first use, so retrieval-only callers never load the model."""
-        from service.llm import build_chat_model
-
         return self._chat_model or build_chat_model(self.settings)
 
     @cached_property
-    def answer_chain(self):
+    def answer_chain(self) -> Runnable:
         return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model | StrOutputParser()
 
     @cached_property
-    def rewrite_chain(self):
+    def rewrite_chain(self) -> Runnable:
         return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model | StrOutputParser()
 
     @property
@@ -58,7 +57,7 @@ class Answerer:
         try:
             if load := getattr(self.chat_model, "load", None):
                 load()
-        except Exception:
+        except Exception:  # a warm-up thread has nobody to tell: the log and /readyz say it
             log.exception("the chat model failed to load; answers will fail until it does")
 
     def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
@@ -69,13 +68,17 @@ class Answerer:
         timings = Timings()
         if self.index.count() == 0:
             return self._refusal("empty_index", timings, started)
-        question = request.question.strip()
-        standalone = self._standalone(question, request) if request.history else None
+        question = request.question
+        standalone = self._standalone(question, request) if request.history and self.settings.history_turns else None
         question = standalone or question
+        if not terms(question):  # "who is he?", "???": nothing to look up, and coverage of nothing is 1.0
+            log.info("refused: %r asks about nothing in particular", question)
+            return self._refusal("refusal", timings, started, standalone)
 
         t = time.perf_counter()
-        passages = self.search(question, request.filters, request.top_k or self.settings.top_k)
-        idf = self.retriever.lexical().idf
+        lexical = self.retriever.lexical()  # one snapshot of the store for the whole question
+        idf = lexical.idf
+        passages = self.retriever.search(question, request.filters, request.top_k or self.settings.top_k, lexical)
         timings.retrieve_ms = _ms(t)
         best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
         if best_coverage < self.settings.min_question_coverage:
@@ -86,11 +89,14 @@ class Answerer:
         windows = select_windows(
             question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
+        if not windows:
+            return self._refusal("refusal", timings, started, standalone)
         asked = question
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
-        raw = self.answer_chain.invoke({"passages": render_context(windows), "question": asked})
+        with model_calls():
+            raw = self.answer_chain.invoke({"passages": render_context(windows), "question": asked})
         timings.generate_ms = _ms(t)
         if echoes_question(clean_answer(raw), question, idf):
             # The small model often names who the question is about ("who killed X?" -> "X"); the
@@ -104,20 +110,19 @@ class Answerer:
         return self._respond(verdict, timings, started, standalone)
 
     def _standalone(self, question: str, request: ChatRequest) -> str | None:
-        history = "\n".join(f"{turn.role}: {turn.content}" for turn in request.history[-6:])
-        rewritten = self.rewrite_chain.invoke({"history": history, "question": question}).strip()
+        history = "\n".join(f"{turn.role}: {turn.content}" for turn in request.history[-self.settings.history_turns:])
+        with model_calls():
+            rewritten = self.rewrite_chain.invoke({"history": history, "question": question}).strip()
         rewritten = rewritten.split("\n")[0].strip()
         return rewritten or None
 
     def _respond(self, verdict: Verdict, timings: Timings, started: float, standalone: str | None) -> ChatResponse:
-        citations = []
-        for n, support in enumerate(verdict.supports, 1):
-            meta = support.passage.chunk.metadata
-            citations.append(Citation(
-                n=n, article_id=meta["article_id"], chunk_id=support.passage.chunk_id, title=meta["title"],
-                source=meta.get("source"), url=meta.get("url"), published_at=meta.get("published_at"),
-                quote=support.quote,
-            ))
+        citations = [
+            Citation(n=n, article_id=s.passage.article_id, chunk_id=s.passage.chunk_id, title=s.passage.title,
+                     source=s.passage.meta.source, url=s.passage.meta.url,
+                     published_at=s.passage.meta.published_at, quote=s.quote)
+            for n, s in enumerate(verdict.supports, 1)
+        ]
         markers = "".join(f"[{c.n}]" for c in citations)
         timings.total_ms = _ms(started)
         return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.lexical import Idf, split_sentences, terms
-from service.retrieval import Passage
+from newsqa.service.lexical import Idf, split_sentences, terms
+from newsqa.service.retrieval import Passage
+from newsqa.store.embedding import Embedder
+from newsqa.store.models import headed
 
 
 @dataclass(frozen=True)
@@ -38,23 +40,22 @@ def render_context(windows: list[Window]) -> str:
         by_article.setdefault(window.passage.article_id, []).append(window)
     lines, n = [], 0
     for group in by_article.values():
-        meta = group[0].passage.chunk.metadata
-        dateline = ", ".join(x for x in (meta.get("source"), meta.get("published_at")) if x)
-        lines.append(f"{meta['title']}" + (f" ({dateline})" if dateline else ""))
+        meta = group[0].passage.meta
+        lines.append(meta.title + (f" ({meta.dateline})" if meta.dateline else ""))
         for window in group:
             n += 1
             lines.append(f"[{n}] {window.text}")
     return "\n".join(lines)
 
 
-def select_windows(question: str, passages: list[Passage], embedder, idf: Idf, n: int,
+def select_windows(question: str, passages: list[Passage], embedder: Embedder, idf: Idf, n: int,
                    window_chars: int) -> list[Window]:
     """Score every sentence by meaning (read with its headline) and by the rare question words it holds
     itself; grow the best ones into windows."""
     sentences = [(p, i, s) for p in passages for i, s in enumerate(split_sentences(p.text))]
     if not sentences:
         return []
-    vectors = embedder.encode([question] + [f"{p.title}. {s}" for p, _, s in sentences])
+    vectors = embedder.encode([question] + [headed(p.title, s) for p, _, s in sentences])
     similarity = vectors[1:] @ vectors[0]
     wanted = terms(question)
     scores = [

@@ -5,11 +5,12 @@ discarded: each answer is re-attached to the sentences that contain it, or refus
 """
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from service.context import Window
-from service.lexical import Idf, split_sentences, terms
-from service.retrieval import Passage
+from newsqa.service.context import Window
+from newsqa.service.lexical import Idf, split_sentences, terms
+from newsqa.service.retrieval import Passage
 
 # Only a reply that is wholly a refusal counts as one: "Unknown gunmen" is an answer.
 _NOT_FOUND = re.compile(
@@ -55,10 +56,10 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
     return any(idf(t) >= median for t in set(terms(answer)) & set(terms(question)))
 
 
-def question_coverage(question: str, passage: Passage, idf: Idf, ignore: set[str] = frozenset()) -> float:
+def question_coverage(question: str, passage: Passage, idf: Idf, ignore: AbstractSet[str] = frozenset()) -> float:
     """How much of the question's weighted wording the passage (with its headline) mentions."""
     wanted = [t for t in terms(question) if t not in ignore]
-    return idf.coverage(wanted, set(terms(f"{passage.title}\n{passage.text}")))
+    return idf.coverage(wanted, set(terms(passage.headed_text)))
 
 
 def ground(question: str, raw_answer: str, windows: list[Window], passages: list[Passage], idf: Idf,
@@ -85,7 +86,8 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
             supports[passage.chunk_id] = Support(passage, sentence, containment, coverage)
     if not supports:
         return Verdict(answer, [], "no passage states the answer")
-    ranked = sorted(supports.values(), key=lambda s: (s.containment + s.coverage), reverse=True)
-    if ranked[0].coverage < min_coverage:
+    addressing = [s for s in supports.values() if s.coverage >= min_coverage]
+    if not addressing:
         return Verdict(answer, [], "the passages that state the answer don't address the question")
-    return Verdict(answer, [s for s in ranked if s.coverage >= min_coverage][:MAX_CITATIONS])
+    ranked = sorted(addressing, key=lambda s: (s.containment + s.coverage), reverse=True)
+    return Verdict(answer, ranked[:MAX_CITATIONS])

@@ -2,16 +2,20 @@
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from service.model_files import ensure_gguf
-from service.settings import Settings
+from newsqa.errors import ModelUnavailable
+from newsqa.service.model_files import ensure_gguf
+from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
@@ -40,9 +44,12 @@ class LocalChatModel(BaseChatModel):
             if self._server is None:
                 self._server = self._start_server()
 
-    def _start_server(self):
+    def _start_server(self) -> Any:
         import xllamacpp as xlc
 
+        if not self.model_path.is_file():
+            log.error("no model file at %s", self.model_path)
+            raise ModelUnavailable("the local model file is missing")
         params = xlc.CommonParams()
         params.model.path = str(self.model_path)
         params.n_ctx = self.n_ctx
@@ -52,9 +59,9 @@ class LocalChatModel(BaseChatModel):
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
         return xlc.Server(params)
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
-        request = {
+        request: dict[str, Any] = {
             "messages": [{"role": _ROLES[m.type], "content": m.content} for m in messages],
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": 0.0,
@@ -65,18 +72,27 @@ class LocalChatModel(BaseChatModel):
         with self._lock:  # the server keeps one cached prompt prefix; interleaved calls would thrash it
             reply = self._server.handle_chat_completions(request)
         if "error" in reply:
-            raise RuntimeError(f"local model failed: {reply['error']}")
+            log.error("local model failed: %s", reply["error"])
+            raise ModelUnavailable("the local model could not answer")
         text = reply["choices"][0]["message"]["content"] or ""
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text),
                                                       generation_info={"timings": reply.get("timings")})])
+
+
+@contextmanager
+def model_calls() -> Iterator[None]:
+    """A backend that is down, slow or refusing becomes ModelUnavailable; any other error is a bug."""
+    try:
+        yield
+    except openai.APIError as exc:
+        log.error("the model server failed: %s", exc)
+        raise ModelUnavailable("the model server did not answer") from exc
 
 
 def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm_provider == "openai":
         from langchain_openai import ChatOpenAI
 
-        if not settings.llm_base_url:
-            raise ValueError("NEWSQA_LLM_BASE_URL is required when NEWSQA_LLM_PROVIDER=openai")
         return ChatOpenAI(
             base_url=settings.llm_base_url,
             api_key=settings.llm_api_key,

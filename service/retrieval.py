@@ -3,14 +3,16 @@
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import Any
 
 import bm25s
 import numpy as np
 
-from ingest.index import Index, StoredChunk
-from ingest.normalise import normalise_source
-from service.lexical import Idf, terms
-from service.schemas import Filters
+from newsqa.service.lexical import Idf, terms
+from newsqa.service.schemas import Filters
+from newsqa.store.embedding import Embedder
+from newsqa.store.index import Index, StoredChunk
+from newsqa.store.models import ChunkMeta
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
 
@@ -21,8 +23,12 @@ class Passage:
     score: float  # fused RRF score: only comparable within one query
 
     @property
+    def meta(self) -> ChunkMeta:
+        return self.chunk.meta
+
+    @property
     def article_id(self) -> str:
-        return self.chunk.metadata["article_id"]
+        return self.chunk.meta.article_id
 
     @property
     def chunk_id(self) -> str:
@@ -34,7 +40,11 @@ class Passage:
 
     @property
     def title(self) -> str:
-        return self.chunk.metadata["title"]
+        return self.chunk.meta.title
+
+    @property
+    def headed_text(self) -> str:
+        return self.chunk.headed_text
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class Scope:
     @classmethod
     def of(cls, filters: Filters) -> "Scope":
         return cls(
-            sources=frozenset(normalise_source(s) for s in filters.sources) if filters.sources else None,
+            sources=frozenset(filters.sources) if filters.sources else None,
             since=datetime.combine(filters.since, time.min, UTC).timestamp() if filters.since else None,
             until=datetime.combine(filters.until, time.max, UTC).timestamp() if filters.until else None,
         )
@@ -57,9 +67,9 @@ class Scope:
     def unrestricted(self) -> bool:
         return self == Scope()
 
-    def where(self) -> dict | None:
+    def where(self) -> dict[str, Any] | None:
         """The scope as a Chroma metadata filter, for the dense side."""
-        clauses = []
+        clauses: list[dict[str, Any]] = []
         if self.sources is not None:
             clauses.append({"source": {"$in": sorted(self.sources)}})
         if self.since is not None:
@@ -70,11 +80,11 @@ class Scope:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def admits(self, meta: dict) -> bool:
+    def admits(self, meta: ChunkMeta) -> bool:
         """The same test as `where`, for the BM25 side."""
-        if self.sources is not None and meta.get("source") not in self.sources:
+        if self.sources is not None and meta.source not in self.sources:
             return False
-        ts = meta.get("published_ts")
+        ts = meta.published_ts
         if self.since is not None and (ts is None or ts < self.since):
             return False
         return self.until is None or (ts is not None and ts <= self.until)
@@ -85,7 +95,7 @@ class LexicalIndex:
 
     def __init__(self, chunks: list[StoredChunk]):
         self.chunks = chunks
-        tokens = [terms(f"{c.metadata['title']}\n{c.text}") for c in chunks]
+        tokens = [terms(c.headed_text) for c in chunks]
         self.idf = Idf(tokens)
         self.bm25 = bm25s.BM25()
         if chunks:
@@ -96,7 +106,7 @@ class LexicalIndex:
             return []
         mask = None  # an unfiltered question skips a pass over every chunk
         if not scope.unrestricted:
-            mask = np.array([scope.admits(c.metadata) for c in self.chunks], dtype=np.float32)
+            mask = np.array([scope.admits(c.meta) for c in self.chunks], dtype=np.float32)
         k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
         if k == 0:
             return []
@@ -105,7 +115,7 @@ class LexicalIndex:
 
 
 class HybridRetriever:
-    def __init__(self, index: Index, embedder, candidates: int):
+    def __init__(self, index: Index, embedder: Embedder, candidates: int):
         self.index = index
         self.embedder = embedder
         self.candidates = candidates
@@ -114,6 +124,7 @@ class HybridRetriever:
         self._lock = threading.Lock()
 
     def lexical(self) -> LexicalIndex:
+        """The BM25 side as of the store's current generation; a question uses one snapshot throughout."""
         generation = self.index.generation()
         with self._lock:
             if self._lexical is None or generation != self._generation:
@@ -121,15 +132,16 @@ class HybridRetriever:
                 self._generation = generation
             return self._lexical
 
-    def search(self, question: str, filters: Filters | None = None, k: int = 5) -> list[Passage]:
+    def search(self, question: str, filters: Filters | None = None, k: int = 5,
+               lexical: LexicalIndex | None = None) -> list[Passage]:
         scope = Scope.of(filters or Filters())
         vector = self.embedder.embed_query(question)
         dense = self.index.query(vector, self.candidates, scope.where())
-        lexical = self.lexical().search(terms(question), self.candidates, scope)
+        sparse = (lexical or self.lexical()).search(terms(question), self.candidates, scope)
         fused: dict[str, Passage] = {}
         for rank, chunk in enumerate(dense):
             fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1))
-        for rank, chunk in enumerate(lexical):
+        for rank, chunk in enumerate(sparse):
             passage = fused.setdefault(chunk.id, Passage(chunk, 0.0))
             passage.score += 1.0 / (RRF_K + rank + 1)
         return sorted(fused.values(), key=lambda p: p.score, reverse=True)[:k]

@@ -1,9 +1,14 @@
 """Request and response shapes shared by every adapter (HTTP, Slack, CLI, eval)."""
 
+import unicodedata
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from newsqa.store.models import source_key
+
+MAX_QUESTION_CHARS = 2000
 
 
 class Turn(BaseModel):
@@ -16,6 +21,17 @@ class Filters(BaseModel):
     since: date | None = Field(None, description="Only articles published on or after this date.")
     until: date | None = Field(None, description="Only articles published on or before this date.")
 
+    @field_validator("sources")
+    @classmethod
+    def _as_stored(cls, sources: list[str] | None) -> list[str] | None:
+        """Sources as ingest stores them ('https://www.x.com/' is 'x.com'); one that names no site is an error."""
+        if sources is None:
+            return None
+        keys = [source_key(s) for s in sources]
+        if bad := [s for s, key in zip(sources, keys, strict=True) if key is None]:
+            raise ValueError(f"{bad[0]!r} names no source; expected a site such as newarab.com")
+        return sorted({key for key in keys if key})
+
     @model_validator(mode="after")
     def _ordered(self) -> "Filters":
         if self.since and self.until and self.since > self.until:
@@ -24,7 +40,7 @@ class Filters(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[Turn] = Field(default_factory=list, max_length=50)
     filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(None, ge=1, le=50)
@@ -32,11 +48,14 @@ class ChatRequest(BaseModel):
         None, min_length=2, max_length=10, description="Options to pick the answer from (multiple choice)."
     )
 
-    @model_validator(mode="after")
-    def _not_blank(self) -> "ChatRequest":
-        if not self.question.strip():
+    @field_validator("question")
+    @classmethod
+    def _visible(cls, question: str) -> str:
+        """Invisible format characters (zero-width spaces, BOMs) are dropped; nothing left means blank."""
+        question = "".join(ch for ch in question if unicodedata.category(ch) != "Cf").strip()
+        if not question:
             raise ValueError("question is blank")
-        return self
+        return question
 
 
 class Citation(BaseModel):

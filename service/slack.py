@@ -17,8 +17,9 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from service.schemas import ChatRequest, ChatResponse, Citation, Turn
-from service.settings import Settings
+from newsqa.errors import UsageError
+from newsqa.service.schemas import MAX_QUESTION_CHARS, ChatRequest, ChatResponse, Citation, Turn
+from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ SECTION_LIMIT = 3_000  # Slack: section / context text; the message's `text` (40
 BLOCK_LIMIT = 50  # Slack: blocks per message
 TITLE_LIMIT = 200
 QUOTE_LIMIT = 500  # keeps each source block compact
-QUESTION_LIMIT = 2_000  # ChatRequest.question's max_length
-HISTORY_TURNS = 10  # enough to rewrite a follow-up; keeps the local model's prompt small
 QUESTION_EVENT = "newsqa_question"  # metadata on /ask parents: the bot posts them, but the user asked them
 _PERSON_SUBTYPES = frozenset({"thread_broadcast", "file_share"})  # subtypes that are still a person asking
 
@@ -85,7 +84,7 @@ def render_answer(response: ChatResponse) -> dict[str, Any]:
 def build_slack_app(settings: Settings, answer: Answer) -> App:
     """The bolt app: requests are acked at once and answered afterwards in bolt's worker threads."""
     if not (settings.slack_bot_token and settings.slack_signing_secret):
-        raise ValueError("the Slack bot needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+        raise UsageError("the Slack bot needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
     bolt = App(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url),
@@ -104,12 +103,12 @@ def build_slack_app(settings: Settings, answer: Answer) -> App:
 
     @bolt.event("app_mention")
     def on_mention(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        _answer_message(event, context, client, answer)
+        _answer_message(event, context, client, answer, settings.history_turns)
 
     @bolt.event("message")
     def on_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         if event.get("channel_type") == "im":  # channel messages reach us as app_mention: don't answer twice
-            _answer_message(event, context, client, answer)
+            _answer_message(event, context, client, answer, settings.history_turns)
 
     @bolt.command("/ask")
     def on_ask(
@@ -130,7 +129,7 @@ def build_slack_app(settings: Settings, answer: Answer) -> App:
         except SlackApiError as e:  # e.g. a private channel the bot isn't in: answer the asker privately
             log.info("/ask: cannot post in %s (%s), replying via response_url", command["channel_id"], e)
             post = respond
-        _answer_into(post, answer, lambda: ChatRequest(question=question[:QUESTION_LIMIT]))
+        _answer_into(post, answer, lambda: ChatRequest(question=question[:MAX_QUESTION_CHARS]))
 
     return bolt
 
@@ -147,11 +146,13 @@ def mount_slack(api: FastAPI, bolt: App) -> None:
 def run_socket_mode(settings: Settings, answer: Answer) -> None:
     """Serve Slack over an outbound websocket (no public URL needed); blocks until interrupted."""
     if not settings.slack_app_token:
-        raise ValueError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write)")
+        raise UsageError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write)")
     SocketModeHandler(build_slack_app(settings, answer), settings.slack_app_token.get_secret_value()).start()
 
 
-def _answer_message(event: dict[str, Any], context: BoltContext, client: WebClient, answer: Answer) -> None:
+def _answer_message(
+    event: dict[str, Any], context: BoltContext, client: WebClient, answer: Answer, history_turns: int
+) -> None:
     if not should_answer(event, context.bot_user_id):
         return
     channel, ts = event["channel"], event["ts"]
@@ -163,8 +164,10 @@ def _answer_message(event: dict[str, Any], context: BoltContext, client: WebClie
 
     def request() -> ChatRequest:
         in_thread = "thread_ts" in event
-        history = _thread_history(client, context, channel, event["thread_ts"], ts) if in_thread else []
-        return ChatRequest(question=question[:QUESTION_LIMIT], history=history)
+        history = (
+            _thread_history(client, context, channel, event["thread_ts"], ts, history_turns) if in_thread else []
+        )
+        return ChatRequest(question=question[:MAX_QUESTION_CHARS], history=history)
 
     _answer_into(post, answer, request)
 
@@ -179,9 +182,9 @@ def _answer_into(post: Post, answer: Answer, request: Callable[[], ChatRequest])
 
 
 def _thread_history(
-    client: WebClient, context: BoltContext, channel: str, thread_ts: str, until_ts: str
+    client: WebClient, context: BoltContext, channel: str, thread_ts: str, until_ts: str, keep: int
 ) -> list[Turn]:
-    """The thread before `until_ts` as chat turns: ours are the assistant's, everyone else's the user's."""
+    """The last `keep` turns of the thread before `until_ts`: ours are the assistant's, the rest the user's."""
     page = client.conversations_replies(channel=channel, ts=thread_ts, limit=200, include_all_metadata=True)
     turns = []
     for message in page["messages"]:
@@ -195,7 +198,7 @@ def _thread_history(
             turns.append(Turn(role="user", content=metadata["event_payload"]["question"]))
         elif content := _plain(message.get("text", ""), context.bot_user_id):
             turns.append(Turn(role="assistant" if mine else "user", content=content))
-    return turns[-HISTORY_TURNS:]
+    return turns[-keep:] if keep else []  # only what the answer path uses
 
 
 def _plain(text: str, bot_user_id: str | None) -> str:

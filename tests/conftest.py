@@ -1,25 +1,25 @@
-"""Shared fixtures: real Chroma, the real embedder, the seed article; the LLM is the only thing faked."""
+"""Shared fixtures: real Chroma, the real embedder, the repo's own demo corpus; the LLM is the only thing
+faked. Stub servers live in fixtures/stubs.py."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from service.settings import Settings
+from newsqa.settings import Settings
+
+pytest_plugins = ["fixtures.stubs"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SEED_DIR = SHARED / "corpus" / "seed"
 DEMO_DIR = REPO / "ingest" / "demo"
-
-
-@pytest.fixture(scope="session")
-def seed_dir() -> Path:
-    if not SEED_DIR.is_dir():
-        pytest.skip(f"seed article not found at {SEED_DIR} (the shared/ folder beside the repo)")
-    return SEED_DIR
+DEV_SET = REPO.parent / "shared" / "eval" / "realtimeqa-dev"  # external; only tests that need it may skip
+# The demo corpus' Syria–Iraq story: the seed article, retold in the project's own words.
+SEED_FILE = DEMO_DIR / "syria-iraq-foreign-minister-baghdad.txt"
+SEED_TITLE = "Syria's Interim Foreign Minister Visits Baghdad as Iraq Reports Death of IS Leader"
+SEED_SOURCE = "example-newswire.org"
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
@@ -32,18 +32,23 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def seed_settings(tmp_path_factory, seed_dir) -> Settings:
-    """A data dir holding the ingested seed article; tests must not write to it."""
-    from ingest.pipeline import ingest_paths
+def seed_settings(tmp_path_factory) -> Settings:
+    """A data dir holding the ingested seed story alone; tests must not write to it."""
+    from newsqa.ingest.pipeline import ingest_paths
 
     settings = make_settings(tmp_path_factory.mktemp("seed") / "data")
-    summary = ingest_paths([seed_dir], settings, progress=False)
+    summary = ingest_paths([SEED_FILE], settings, progress=False)
     assert summary.added == 1 and summary.chunks_written > 0
     return settings
 
 
-def fake_answerer(settings: Settings, *responses: str):
-    """The real answer path over a real index, with a chat model that replies `responses` in turn."""
-    from service.answer import Answerer
+@pytest.fixture
+def fake_answerer() -> Callable:
+    """fake_answerer(settings, *replies): the real answer path over a real index, with a chat model that
+    replies `replies` in turn."""
+    from newsqa.service.answer import Answerer
 
-    return Answerer.from_settings(settings, chat_model=FakeListChatModel(responses=list(responses)))
+    def build(settings: Settings, *responses: str) -> Answerer:
+        return Answerer.from_settings(settings, chat_model=FakeListChatModel(responses=list(responses)))
+
+    return build

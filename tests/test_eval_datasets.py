@@ -1,9 +1,11 @@
 import json
 from pathlib import Path
 
-from eval.datasets import load_articles, load_questions, resolve_evidence
+from conftest import DEMO_DIR
 
-SEED_GOLD = Path(__file__).resolve().parent.parent / "eval" / "gold" / "seed.jsonl"
+from newsqa.eval.datasets import load_articles, load_questions, resolve_evidence
+
+GOLD = Path(__file__).resolve().parent.parent / "eval" / "gold"
 
 DEV_LINE = {
     "id": "rtqa_1",
@@ -121,8 +123,18 @@ def test_an_evidence_article_missing_from_the_articles_is_flagged(tmp_path):
 
 
 def test_the_shipped_seed_gold_set_is_valid():
-    questions, errors = load_questions(SEED_GOLD)
+    questions, errors = load_questions(GOLD / "seed.jsonl")
     assert errors == []
     assert len(questions) >= 15
     assert sum(q.unanswerable for q in questions) >= 4
     assert all(q.evidence_texts for q in questions if not q.unanswerable)
+
+
+def test_the_demo_gold_set_is_valid_and_every_quote_is_in_the_demo_corpus():
+    questions, errors = load_questions(GOLD / "demo.jsonl")
+    assert errors == []
+    assert len(questions) >= 60 and sum(q.unanswerable for q in questions) >= 15
+    assert sum(bool(q.history) for q in questions) >= 5  # follow-ups that need the conversation
+    articles, article_errors = load_articles(DEMO_DIR)
+    assert article_errors == []
+    assert resolve_evidence(questions, articles) == {}

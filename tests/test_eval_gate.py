@@ -1,4 +1,4 @@
-from eval import gate
+from newsqa.eval import gate
 
 BASE = {
     "accuracy": 0.60,

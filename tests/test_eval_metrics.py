@@ -1,6 +1,6 @@
 import pytest
 
-from eval import metrics
+from newsqa.eval import metrics
 
 
 @pytest.mark.parametrize(

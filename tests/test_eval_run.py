@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from eval.run import main
-from service.schemas import ChatResponse, Citation, Timings
-from service.settings import Settings
+from newsqa.errors import UsageError
+from newsqa.eval.run import run_eval
+from newsqa.service.schemas import ChatResponse, Citation, Timings
+from newsqa.settings import Settings
 
 QUESTIONS = [
     {
@@ -126,7 +127,7 @@ def settings(tmp_path):
 
 def run(files, settings, backend, **kwargs):
     q, a, out = files
-    return main(q, a, kwargs.pop("out", out), settings=settings, backend=backend, **kwargs)
+    return run_eval(settings=settings, questions=q, articles=a, out=kwargs.pop("out", out), backend=backend, **kwargs)
 
 
 def load_report(out: Path) -> dict:
@@ -207,10 +208,18 @@ def test_a_failed_question_is_recorded_and_retried_on_resume(files, settings):
     assert len(backend.asked) == 1 and load_report(files[2])["aggregates"]["n_errors"] == 0
 
 
-def test_resume_refuses_an_out_dir_of_a_different_run(files, settings, capsys):
+def test_resume_refuses_an_out_dir_of_a_different_run(files, settings):
     run(files, settings, FakeBackend())
-    assert run(files, settings, FakeBackend(), resume=True, mode="choices") == 2
-    assert "drop --resume" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="drop --resume"):
+        run(files, settings, FakeBackend(), resume=True, mode="choices")
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"rows": []}', "[1, 2]", '{"aggregates": 3}'])
+def test_a_malformed_baseline_is_a_usage_error_naming_the_file(files, settings, tmp_path, content):
+    baseline = tmp_path / "broken-report.json"
+    baseline.write_text(content)
+    with pytest.raises(UsageError, match="broken-report.json is not a report.json"):
+        run(files, settings, FakeBackend(), baseline=baseline)
 
 
 def test_baseline_gate_fails_on_a_regression_and_prints_deltas(files, settings, tmp_path, capsys):

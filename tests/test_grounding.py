@@ -2,11 +2,12 @@
 
 import pytest
 
-from ingest.index import StoredChunk
-from service.context import Window
-from service.grounding import clean_answer, echoes_question, ground
-from service.lexical import Idf, split_sentences, terms
-from service.retrieval import Passage
+from newsqa.service.context import Window
+from newsqa.service.grounding import clean_answer, echoes_question, ground
+from newsqa.service.lexical import Idf, split_sentences, terms
+from newsqa.service.retrieval import Passage
+from newsqa.store.index import StoredChunk
+from newsqa.store.models import ChunkMeta, headed
 
 MIN_COVERAGE = 0.4
 TITLE = "Iraq condemns massacre in coastal Syria"
@@ -22,7 +23,8 @@ OTHERS = [  # background, so that common words ("al", "Iraq") weigh less than ra
 
 
 def passage(n: int, text: str, title: str = TITLE) -> Passage:
-    meta = {"article_id": f"a{n}", "title": title, "source": "newarab.com"}
+    meta = ChunkMeta(article_id=f"a{n}", content_hash="h", title=title, chunk_index=0, start=0, end=len(text),
+                     source="newarab.com")
     return Passage(StoredChunk(f"a{n}:0", text, meta), score=1.0 / n)
 
 
@@ -32,7 +34,7 @@ def window(p: Passage) -> Window:
 
 
 PASSAGES = [passage(1, MASSACRE), passage(2, RUFAYI, "Sudani: IS leader killed"), passage(3, CITY, "Baghdad")]
-IDF = Idf([terms(f"{p.title}\n{p.text}") for p in PASSAGES] + [terms(f"{t}\n{b}") for t, b in OTHERS])
+IDF = Idf([terms(p.headed_text) for p in PASSAGES] + [terms(headed(t, b)) for t, b in OTHERS])
 
 
 def check(question: str, raw: str):
@@ -97,3 +99,16 @@ def test_an_answer_that_contains_unknown_is_not_taken_for_a_refusal():
     basra = passage(4, "Unknown gunmen killed three people in a raid on a market in Basra on Monday.", "Basra raid")
     verdict = ground("Who killed three people in Basra?", "Unknown gunmen", [window(basra)], [basra], IDF, MIN_COVERAGE)
     assert not verdict.refused and "Unknown gunmen" in verdict.supports[0].quote
+
+
+def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_another_ranks_higher():
+    """A passage may state the answer more fully without being about the question: it must not veto one that is."""
+    question = "Who warned that the quay barriers in Valewick might fail on Monday?"
+    elsewhere = passage(4, "Harriet Lowe of Penmore warned of rain on Monday.", "Penmore weather")
+    on_topic = passage(5, "Harriet Lowe said the quay barriers might not hold.", "Valewick storm")
+    background = passage(6, "The Penmore lighthouse reopened after repairs in Penmore harbour.", "Penmore lighthouse")
+    passages = [elsewhere, on_topic, background]
+    idf = Idf([terms(p.headed_text) for p in passages + PASSAGES])
+    verdict = ground(question, "Harriet Lowe of Penmore", [window(p) for p in passages], passages, idf, MIN_COVERAGE)
+    assert not verdict.refused
+    assert [s.passage for s in verdict.supports] == [on_topic]

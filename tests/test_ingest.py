@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_DIR, REPO, make_settings
 
-from ingest.chunking import Chunker
-from ingest.embedding import get_embedder
-from ingest.index import IndexLocked, StoredChunk
-from ingest.loaders import load_paths
-from ingest.models import Article
-from ingest.pipeline import ingest_paths, open_index
+from newsqa.ingest.chunking import Chunker
+from newsqa.ingest.loaders import load_paths
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.store.embedding import get_embedder
+from newsqa.store.index import StoredChunk, StoreLocked, open_index
+from newsqa.store.models import Article
 
-DEMO_ARTICLES = 5  # .txt, .md, two in the .jsonl, .html; the README is not one
+DEMO_ARTICLES = 8  # .txt x2, .md x2, three in the .jsonl, .html; the README is not one
 HEADLINE = "Riverton Library Extends Opening Hours"
 OLD_PARAGRAPHS = [
     "Riverton's central library will open until 9 p.m. on weekdays from 3 March, the city said on Monday.",
@@ -43,8 +43,8 @@ def stored_chunks(settings) -> list[StoredChunk]:
 
 
 def chunks_of(settings, article_id: str) -> list[StoredChunk]:
-    return sorted((c for c in stored_chunks(settings) if c.metadata["article_id"] == article_id),
-                  key=lambda c: c.metadata["chunk_index"])
+    return sorted((c for c in stored_chunks(settings) if c.meta.article_id == article_id),
+                  key=lambda c: c.meta.chunk_index)
 
 
 def only_article(path: Path) -> Article:
@@ -54,7 +54,7 @@ def only_article(path: Path) -> Article:
 
 
 def expected_chunks(settings, article: Article):
-    return Chunker(get_embedder().tokenizer, settings.chunk_tokens, settings.chunk_overlap_tokens).chunks(article)
+    return Chunker(settings).chunks(article)
 
 
 @pytest.fixture(scope="module")
@@ -94,37 +94,37 @@ def test_every_chunk_points_back_into_its_article(demo):
     settings, _ = demo
     articles = {a.key: a for a in load_paths([DEMO_DIR])}
     chunks = stored_chunks(settings)
-    assert {c.metadata["article_id"] for c in chunks} == set(articles)
+    assert {c.meta.article_id for c in chunks} == set(articles)
     for chunk in chunks:
-        meta, article = chunk.metadata, articles[chunk.metadata["article_id"]]
-        assert meta["title"] == article.title
-        assert meta.get("source") == article.source
-        assert meta.get("url") == article.url
-        assert meta.get("published_at") == article.published_iso
-        assert article.body[meta["start"]:meta["end"]] == chunk.text
+        meta, article = chunk.meta, articles[chunk.meta.article_id]
+        assert meta.title == article.title
+        assert meta.source == article.source
+        assert meta.url == article.url
+        assert meta.published_at == article.published_iso
+        assert article.body[meta.start:meta.end] == chunk.text
         if article.published_at:
-            assert isinstance(meta["published_ts"], int)
+            assert isinstance(meta.published_ts, int)
         else:
-            assert "published_ts" not in meta
+            assert meta.published_ts is None
     for key in articles:
-        assert [c.metadata["chunk_index"] for c in chunks_of(settings, key)] == list(
+        assert [c.meta.chunk_index for c in chunks_of(settings, key)] == list(
             range(len(chunks_of(settings, key))))
 
 
 def test_dated_articles_carry_their_date_source_and_url(demo):
     settings, _ = demo
-    by_title = {c.metadata["title"]: c.metadata for c in stored_chunks(settings)}
+    by_title = {c.meta.title: c.meta for c in stored_chunks(settings)}
     final = by_title["Kestrels Win Northern Cup Final 3-1 After Late Double From Okafor"]
-    assert (final["source"], final["published_at"]) == ("sportsdesk.example", "2025-04-27")
-    assert final["url"] == "https://sportsdesk.example/football/kestrels-win-northern-cup"
+    assert (final.source, final.published_at) == ("sportsdesk.example", "2025-04-27")
+    assert final.url == "https://sportsdesk.example/football/kestrels-win-northern-cup"
     storm = by_title["Storm Edda Floods Valewick as River Tam Reaches Record Level"]
-    assert storm["published_at"] == "2025-02-09"
-    assert storm["published_ts"] < final["published_ts"]  # date filters compare these
+    assert storm.published_at == "2025-02-09"
+    assert storm.published_ts < final.published_ts  # date filters compare these
 
 
 def test_seed_facts_are_stored_in_the_demo_story(demo):
     settings, _ = demo
-    text = " ".join(c.text for c in stored_chunks(settings) if "Baghdad" in c.metadata["title"])
+    text = " ".join(c.text for c in stored_chunks(settings) if "Baghdad" in c.meta.title)
     assert "Abdullah Makki Muslih al-Rufayi" in text
     assert "at least 1,383 civilians" in text
     assert "Post Comment" not in text
@@ -137,7 +137,7 @@ def test_chunks_fit_the_embedders_token_budget(tmp_path):
     settings = make_settings(tmp_path / "data", chunk_tokens=64, chunk_overlap_tokens=16)
     summary = ingest_paths([DEMO_DIR], settings, progress=False)
     assert summary.chunks_written > 2 * DEMO_ARTICLES  # the small budget really cut the articles
-    tokenizer = get_embedder().tokenizer
+    tokenizer = get_embedder(settings).tokenizer
     lengths = [len(tokenizer.tokenize(c.text)) for c in stored_chunks(settings)]
     assert len(lengths) == summary.chunks_written
     assert max(lengths) <= 64
@@ -152,7 +152,7 @@ def test_paragraphs_longer_than_a_chunk_are_cut_at_sentences_without_losing_span
     assert len(chunks) > 2
     for chunk in chunks:
         assert "(?<=" not in chunk.text
-        assert article.body[chunk.metadata["start"]:chunk.metadata["end"]] == chunk.text
+        assert article.body[chunk.meta.start:chunk.meta.end] == chunk.text
 
 
 # --- updates, duplicates, failures -------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_a_bad_file_does_not_stop_the_batch_or_lose_stored_articles(tmp_path):
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from ingest.index import writer_lock
+from newsqa.store.index import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -236,7 +236,7 @@ def test_ingest_refuses_while_another_process_writes(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         zoo = write_story(tmp_path / "zoo.txt", ["Two red pandas arrived."], headline="Zoo Gets Red Pandas")
-        with pytest.raises(IndexLocked, match="another newsqa process is writing to") as exc:
+        with pytest.raises(StoreLocked, match="another newsqa process is writing to") as exc:
             ingest_paths([zoo], settings, progress=False)
         assert str(settings.data_dir) in str(exc.value)
     finally:
@@ -278,3 +278,34 @@ def test_cli_ingest_prints_summary_and_failures_and_stats_agree(tmp_path):
     only_bad = newsqa("ingest", str(bad), data_dir=data_dir, cwd=tmp_path)
     assert only_bad.returncode == 1
     assert "0 added, 0 updated, 0 unchanged, 0 duplicate, 1 failed" in only_bad.stdout
+
+
+def test_the_default_embedder_spelled_two_ways_is_one_model(tmp_path):
+    from newsqa.store.embedding import default_model_path
+
+    implicit = get_embedder(make_settings(tmp_path / "a"))
+    explicit = get_embedder(
+        make_settings(tmp_path / "b", embedding_model_path=default_model_path(), embed_batch_size=8))
+    assert implicit.model is explicit.model  # ~100 MB and seconds to load: once per process
+    assert explicit.batch_size == 8
+
+
+def test_an_article_the_chunker_cannot_cut_fails_alone_and_is_named(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path / "data")
+    good = write_story(tmp_path / "library.txt", OLD_PARAGRAPHS)
+    bad = write_story(tmp_path / "poison.txt", ["The word Xyzzy trips the tokenizer."], headline="Poison Story")
+    tokenizer = get_embedder(settings).tokenizer
+    real = tokenizer.tokenize
+
+    def tokenize(text: str, *args, **kwargs):  # the Hugging Face tokenizer is the boundary that fails here
+        if "Xyzzy" in text:
+            raise ValueError("text input must be of type str")
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "tokenize", tokenize)
+    summary = ingest_paths([good, bad], settings, progress=False)
+    assert (summary.added, summary.failed) == (1, 1)
+    [error] = summary.errors
+    assert error.startswith(f"{bad}: could not be cut into chunks")
+    assert [a.title for a in load_paths([good])] == [HEADLINE]
+    assert len(open_index(settings).article_hashes()) == 1

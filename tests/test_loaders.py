@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DIR, SHARED
+from conftest import DEMO_DIR, DEV_SET, SEED_FILE, SEED_SOURCE, SEED_TITLE
 
-from ingest.loaders import LoadError, load_path, load_paths
-from ingest.models import Article
+from newsqa.ingest.loaders import LoadError, load_path, load_paths
+from newsqa.store.models import Article
 
-DEV_ARTICLES = SHARED / "eval" / "realtimeqa-dev" / "articles.jsonl"
+DEV_ARTICLES = DEV_SET / "articles.jsonl"
 
 
 def load(path: Path) -> tuple[list[Article], list[LoadError]]:
@@ -25,13 +25,13 @@ def write(path: Path, text: str) -> Path:
 # --- each format ---------------------------------------------------------------------------------
 
 
-def test_seed_article_loads_with_headline_source_and_no_page_furniture(seed_dir):
-    [article], errors = load(seed_dir / "syria-iraq-shaibani-visit.txt")
+def test_seed_article_loads_with_headline_source_and_no_page_furniture():
+    [article], errors = load(SEED_FILE)
     assert errors == []
-    assert article.title == "Security Cooperation Between Syria and Iraq: Asaad al-Shaibani’s Visit"
-    assert article.source == "newarab.com"
-    assert article.body.startswith("Syria’s Foreign Minister Asaad al-Shaibani visited Iraq")
-    assert article.body.endswith("ensure the protection of civilians.")
+    assert article.title == SEED_TITLE
+    assert article.source == SEED_SOURCE
+    assert article.body.startswith("Asaad al-Shaibani, the interim foreign minister of Syria's new government")
+    assert article.body.endswith("accused of supporting terrorist groups and violence in Syria.")
     assert "Post Comment" not in article.body
     assert "Original Source" not in article.body
     assert article.title not in article.body
@@ -119,9 +119,9 @@ def test_demo_corpus_loads_cleanly_in_every_format():
     articles, errors = load(DEMO_DIR)
     assert errors == []
     assert {Path(a.origin.split(":")[0]).suffix for a in articles} == {".txt", ".md", ".jsonl", ".html"}
-    assert len(articles) == 5  # the README beside them is not an article
-    assert len({a.key for a in articles}) == 5
-    assert len({a.source for a in articles}) == 5
+    assert len(articles) == 8  # the README beside them is not an article
+    assert len({a.key for a in articles}) == 8
+    assert len({a.source for a in articles}) == 8
     [syria] = [a for a in articles if "Baghdad" in a.title]
     for fact in ("Asaad al-Shaibani", "Mohammed Shia al-Sudani", "Abdullah Makki Muslih al-Rufayi",
                  "1,383 civilians", "Alawites", "at least 13 Syrians", "U.S.-led coalition"):

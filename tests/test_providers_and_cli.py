@@ -1,36 +1,28 @@
-"""Another model server is a setting, not a code change: newsqa over an OpenAI-compatible stub, in-process,
-from the command line and behind the HTTP API (real retrieval over the seed index)."""
+"""Another model server is a setting, not a code change: newsqa over an OpenAI-compatible openai_stub, in-process,
+from the command line and behind the HTTP API (real retrieval over the seed story's index)."""
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import SEED_SOURCE, SEED_TITLE, make_settings
 from fastapi.testclient import TestClient
-from openai_stub import OpenAIStub
+from pydantic import ValidationError
 
-from service.answer import Answerer
-from service.api import create_app
-from service.llm import build_chat_model
-from service.schemas import ChatRequest, ChatResponse
+from newsqa.service.answer import Answerer
+from newsqa.service.api import create_app
+from newsqa.service.schemas import ChatRequest, ChatResponse
 
 QUESTION = "How many civilians were killed in coastal Syria?"
 NEWSQA = Path(sys.executable).with_name("newsqa")
 
 
 @pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
-        yield server
-
-
-@pytest.fixture
-def remote_answerer(seed_settings, stub) -> Answerer:
+def remote_answerer(seed_settings, openai_stub) -> Answerer:
     """The seed index (read-only), answered by the stub as if it were vLLM or Ollama."""
-    settings = make_settings(seed_settings.data_dir, llm_provider="openai", llm_base_url=stub.url + "/v1",
+    settings = make_settings(seed_settings.data_dir, llm_provider="openai", llm_base_url=openai_stub.url + "/v1",
                              llm_api_key="sk-test", llm_model="some-model")
     return Answerer.from_settings(settings)
 
@@ -40,63 +32,63 @@ def assert_cites_1383(response: ChatResponse) -> None:
     assert response.citations and "1,383 civilians" in response.citations[0].quote
 
 
-def test_an_openai_compatible_server_answers_with_citations(remote_answerer, stub):
-    stub.replies.append("1,383")
+def test_an_openai_compatible_server_answers_with_citations(remote_answerer, openai_stub):
+    openai_stub.replies.append("1,383")
     response = remote_answerer.answer(ChatRequest(question=QUESTION))
 
     assert_cites_1383(response)
-    [request] = stub.requests
-    assert request["model"] == "some-model" and stub.authorizations == ["Bearer sk-test"]
+    [request] = openai_stub.requests
+    assert request["model"] == "some-model" and openai_stub.authorizations == ["Bearer sk-test"]
     system, user = request["messages"]
     assert system["role"] == "system" and user["role"] == "user"
     assert QUESTION in user["content"] and "[1] " in user["content"]
 
 
-def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(remote_answerer, stub):
+def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(remote_answerer, openai_stub):
     options = ["at least 1,383", "about 500", "13"]
-    stub.replies += ["at least 1,383", "about 500"]
+    openai_stub.replies += ["at least 1,383", "about 500"]
     picked = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert_cites_1383(picked)
-    assert "Options: at least 1,383 | about 500 | 13" in stub.requests[0]["messages"][1]["content"]
+    assert "Options: at least 1,383 | about 500 | 13" in openai_stub.requests[0]["messages"][1]["content"]
     unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert unsupported.refused and unsupported.citations == []  # no passage says "about 500"
 
 
 def test_the_openai_provider_without_a_base_url_says_which_setting_is_missing(tmp_path):
-    with pytest.raises(ValueError, match="NEWSQA_LLM_BASE_URL"):
-        build_chat_model(make_settings(tmp_path / "data", llm_provider="openai"))
+    with pytest.raises(ValidationError, match="NEWSQA_LLM_BASE_URL"):
+        make_settings(tmp_path / "data", llm_provider="openai")
 
 
-def test_a_down_model_server_is_a_503_and_the_next_question_works_once_it_is_back(remote_answerer, stub):
-    with TestClient(create_app(remote_answerer)) as client:
-        stub.failing = True
+def test_a_down_model_server_is_a_503_and_the_next_question_works_once_it_is_back(remote_answerer, openai_stub):
+    with TestClient(create_app(remote_answerer.settings, remote_answerer)) as client:
+        openai_stub.failing = True
         down = client.post("/v1/chat", json={"question": QUESTION})
-        assert down.status_code == 503 and "unavailable" in down.json()["detail"]
-        assert len(stub.requests) == 3  # the client's two retries were spent before giving up
+        assert down.status_code == 503 and down.json()["detail"].startswith("the answering model is unavailable")
+        assert len(openai_stub.requests) == 3  # the client's two retries were spent before giving up
 
-        stub.failing = False
-        stub.replies.append("1,383")
+        openai_stub.failing = False
+        openai_stub.replies.append("1,383")
         up = client.post("/v1/chat", json={"question": QUESTION})
         assert up.status_code == 200
         assert_cites_1383(ChatResponse.model_validate(up.json()))
 
 
 @pytest.fixture
-def newsqa(seed_settings, stub, tmp_path):
+def newsqa(seed_settings, openai_stub, tmp_path):
     """newsqa(*args) -> the finished `newsqa` process, configured only through the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "SLACK_"))}
     env.update(NEWSQA_DATA_DIR=str(seed_settings.data_dir), NEWSQA_LLM_PROVIDER="openai",
-               NEWSQA_LLM_BASE_URL=stub.url + "/v1", NEWSQA_LOG_LEVEL="WARNING", HF_HUB_OFFLINE="1")
+               NEWSQA_LLM_BASE_URL=openai_stub.url + "/v1", NEWSQA_LOG_LEVEL="WARNING", HF_HUB_OFFLINE="1")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(NEWSQA), "ask", *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+    def run(*args: str, data_dir: Path = seed_settings.data_dir) -> subprocess.CompletedProcess:
+        return subprocess.run([str(NEWSQA), "ask", *args], env={**env, "NEWSQA_DATA_DIR": str(data_dir)},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     return run
 
 
-def test_cli_ask_json_prints_exactly_the_api_response(newsqa, stub):
-    stub.replies.append("1,383")
+def test_cli_ask_json_prints_exactly_the_api_response(newsqa, openai_stub):
+    openai_stub.replies.append("1,383")
     done = newsqa("--json", QUESTION)
     assert done.returncode == 0, done.stderr
     response = ChatResponse.model_validate_json(done.stdout)
@@ -104,14 +96,14 @@ def test_cli_ask_json_prints_exactly_the_api_response(newsqa, stub):
     assert response.standalone_question is None and response.timings.total_ms > 0
 
 
-def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsqa, stub):
-    stub.replies.append("1,383")
+def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsqa, openai_stub):
+    openai_stub.replies.append("1,383")
     done = newsqa(QUESTION)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "1,383" in lines[0] and "[1]" in lines[0]
     source = next(i for i, line in enumerate(lines) if line.startswith("[1] "))
-    assert lines[source].startswith("[1] Security Cooperation") and "(newarab.com" in lines[source]
+    assert lines[source] == f"[1] {SEED_TITLE} ({SEED_SOURCE})"
     assert any('"' in line and "1,383 civilians" in line for line in lines[source + 1:])
 
 
@@ -119,7 +111,24 @@ def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsq
     (["--since", "2025-13-01"], "--since"),
     (["--since", "2025-05-01", "--until", "2025-01-01"], "after until"),
 ])
-def test_cli_ask_rejects_bad_dates_before_asking_the_model(newsqa, stub, args, message):
+def test_cli_ask_rejects_bad_dates_before_asking_the_model(newsqa, openai_stub, args, message):
     done = newsqa(*args, "x")
     assert done.returncode != 0 and message in done.stderr
-    assert stub.requests == []
+    assert openai_stub.requests == []
+
+
+def test_cli_ask_with_the_model_server_down_is_one_plain_line_and_exit_1(newsqa, openai_stub):
+    openai_stub.failing = True
+    done = newsqa(QUESTION)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: the answering model is unavailable: the model server did not answer")
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_ask_over_an_empty_data_dir_says_where_it_looked(newsqa, tmp_path):
+    empty = tmp_path / "elsewhere"
+    done = newsqa(QUESTION, data_dir=empty)
+    assert done.returncode == 0
+    assert "Nothing is indexed yet" in done.stdout
+    assert f"no articles are indexed in {empty.resolve()}" in done.stderr

@@ -5,16 +5,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import SEED_FILE, SEED_SOURCE, make_settings
 
-from ingest.embedding import get_embedder
-from ingest.pipeline import ingest_paths, open_index
-from service.lexical import terms
-from service.retrieval import HybridRetriever, Scope
-from service.schemas import Filters
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.lexical import terms
+from newsqa.service.retrieval import HybridRetriever, Scope
+from newsqa.service.schemas import Filters
+from newsqa.store.embedding import get_embedder
+from newsqa.store.index import open_index
 
 QUESTION = "Who killed al-Rufayi?"
-SEED_SOURCE = "newarab.com"
 
 # Stories that share the question's words ("killed", "al-", "IS leader") or its region, but not its answer.
 DISTRACTORS = [
@@ -43,25 +43,25 @@ def write_articles(folder: Path, articles: list[dict]) -> Path:
 
 
 def retriever_for(settings) -> HybridRetriever:
-    return HybridRetriever(open_index(settings), get_embedder(), settings.candidates)
+    return HybridRetriever(open_index(settings), get_embedder(settings), settings.candidates)
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory, seed_dir):
+def mixed(tmp_path_factory):
     """The seed plus the distractors, in one data dir; read-only for the tests below."""
     root = tmp_path_factory.mktemp("mixed")
     settings = make_settings(root / "data")
-    summary = ingest_paths([seed_dir, write_articles(root / "in", DISTRACTORS)], settings, progress=False)
+    summary = ingest_paths([SEED_FILE, write_articles(root / "in", DISTRACTORS)], settings, progress=False)
     assert summary.added == 4, summary.errors
     return retriever_for(settings)
 
 
 def sources(passages) -> set[str | None]:
-    return {p.chunk.metadata.get("source") for p in passages}
+    return {p.meta.source for p in passages}
 
 
 def titles(chunks) -> set[str]:
-    return {c.metadata["title"] for c in chunks}
+    return {c.meta.title for c in chunks}
 
 
 def test_the_al_rufayi_paragraph_comes_first_on_the_seed(seed_settings):
@@ -118,8 +118,8 @@ def test_a_date_filter_leaves_out_undated_articles_and_keeps_those_in_range(mixe
                                                                             DISTRACTORS[1]["title"]}
 
 
-def test_a_newly_ingested_article_is_found_by_bm25_without_a_restart(settings, seed_dir, tmp_path):
-    ingest_paths([seed_dir], settings, progress=False)
+def test_a_newly_ingested_article_is_found_by_bm25_without_a_restart(settings, tmp_path):
+    ingest_paths([SEED_FILE], settings, progress=False)
     retriever = retriever_for(settings)
     question = "Pemba clove growers"
     before = retriever.index.generation()

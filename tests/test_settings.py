@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from service.settings import Settings
+from newsqa.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 

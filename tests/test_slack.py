@@ -8,15 +8,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from conftest import SEED_SOURCE, SEED_TITLE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
-from slack_stub import BOT_ID, BOT_USER_ID, SlackStub
 
-from service.schemas import ChatRequest, ChatResponse, Citation, Turn
-from service.settings import Settings
-from service.slack import (
+from newsqa.service.api import create_app
+from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Turn
+from newsqa.service.slack import (
     APOLOGY,
     QUESTION_EVENT,
     USAGE,
@@ -25,6 +25,7 @@ from service.slack import (
     render_answer,
     should_answer,
 )
+from newsqa.settings import Settings
 
 SECRET = "test-signing-secret"
 QUESTION = "what did the bank do?"
@@ -57,19 +58,13 @@ class FakeAnswer:
 
 
 @pytest.fixture
-def stub() -> Iterator[SlackStub]:
-    with SlackStub() as s:
-        yield s
-
-
-@pytest.fixture
 def answer() -> FakeAnswer:
     return FakeAnswer()
 
 
 @pytest.fixture
-def client(stub: SlackStub, answer: FakeAnswer) -> Iterator[TestClient]:
-    settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, slack_api_url=stub.api_url)
+def client(slack_stub: Any, answer: FakeAnswer) -> Iterator[TestClient]:
+    settings = Settings(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, slack_api_url=slack_stub.api_url)
     api = FastAPI()
     mount_slack(api, build_slack_app(settings, answer))  # mounted the same way as in the service
     with TestClient(api) as c:
@@ -95,9 +90,9 @@ def send(
     return client.post("/slack/events", content=body, headers={**signed, **(headers or {})})
 
 
-def ask(client: TestClient, stub: SlackStub, text: str) -> Any:
+def ask(client: TestClient, slack_stub: Any, text: str) -> Any:
     body = {"command": "/ask", "text": text, "channel_id": "C1", "user_id": "U1", "team_id": "T1"}
-    return send(client, urlencode({**body, "response_url": stub.webhook_url, "trigger_id": "t1"}), form=True)
+    return send(client, urlencode({**body, "response_url": slack_stub.webhook_url, "trigger_id": "t1"}), form=True)
 
 
 def event_body(event: dict[str, Any], event_id: str = "Ev1") -> str:
@@ -143,23 +138,23 @@ def assert_cited_answer(message: dict[str, Any]) -> None:
 
 
 def test_mention_gets_exactly_one_threaded_reply_with_sources(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer
+    client: TestClient, slack_stub: Any, answer: FakeAnswer
 ) -> None:
-    assert send(client, event_body(mention(f"<@{BOT_USER_ID}> {QUESTION}"))).status_code == 200
+    assert send(client, event_body(mention(f"<@{slack_stub.bot_user_id}> {QUESTION}"))).status_code == 200
 
-    [reply] = stub.wait_for("chat.postMessage")
+    [reply] = slack_stub.wait_for("chat.postMessage")
     assert (reply["channel"], reply["thread_ts"]) == ("C1", "100.000001")
     assert_cited_answer(reply)
     assert [(r.question, r.history) for r in answer.requests] == [(QUESTION, [])]
-    assert len(stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
+    assert len(slack_stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
 
 
 def test_retries_and_repeated_event_ids_never_answer_twice(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer
+    client: TestClient, slack_stub: Any, answer: FakeAnswer
 ) -> None:
-    body = event_body(mention(f"<@{BOT_USER_ID}> {QUESTION}"), event_id="Ev1")
+    body = event_body(mention(f"<@{slack_stub.bot_user_id}> {QUESTION}"), event_id="Ev1")
     assert send(client, body).status_code == 200
-    assert stub.wait_for("chat.postMessage")
+    assert slack_stub.wait_for("chat.postMessage")
 
     retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
     assert send(client, body, headers=retry).status_code == 200
@@ -167,14 +162,14 @@ def test_retries_and_repeated_event_ids_never_answer_twice(
     other = event_body(mention("<@UBOT> other?", ts="100.000009"), event_id="Ev2")
     assert send(client, other, headers=retry).status_code == 200  # a retry whose first delivery we never saw
 
-    assert len(stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
+    assert len(slack_stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)) == 1
     assert len(answer.requests) == 1
 
 
-def test_forged_signature_is_rejected(client: TestClient, stub: SlackStub) -> None:
+def test_forged_signature_is_rejected(client: TestClient, slack_stub: Any) -> None:
     response = send(client, event_body(mention("<@UBOT> hi")), secret="not-the-secret")
     assert response.status_code == 401
-    assert stub.calls_to("chat.postMessage") == []
+    assert slack_stub.calls_to("chat.postMessage") == []
 
 
 def test_stale_timestamp_is_rejected(client: TestClient) -> None:
@@ -188,13 +183,13 @@ def test_url_verification_echoes_the_challenge(client: TestClient) -> None:
 
 
 def test_ask_command_acks_then_answers_under_the_posted_question(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer
+    client: TestClient, slack_stub: Any, answer: FakeAnswer
 ) -> None:
     started = time.monotonic()
-    assert ask(client, stub, QUESTION).status_code == 200
+    assert ask(client, slack_stub, QUESTION).status_code == 200
     assert time.monotonic() - started < 3
 
-    question, reply = stub.wait_for("chat.postMessage", count=2)
+    question, reply = slack_stub.wait_for("chat.postMessage", count=2)
     assert question["channel"] == "C1" and "thread_ts" not in question
     assert question["text"] == f"<@U1> asked: {QUESTION}"
     assert reply["thread_ts"] == "1700000000.000001"  # the stub's ts for the question it was sent first
@@ -203,48 +198,46 @@ def test_ask_command_acks_then_answers_under_the_posted_question(
 
 
 def test_ask_command_in_a_channel_the_bot_cannot_post_in_answers_privately(
-    client: TestClient, stub: SlackStub
+    client: TestClient, slack_stub: Any
 ) -> None:
-    stub.errors["chat.postMessage"] = "not_in_channel"
-    assert ask(client, stub, QUESTION).status_code == 200
+    slack_stub.errors["chat.postMessage"] = "not_in_channel"
+    assert ask(client, slack_stub, QUESTION).status_code == 200
 
-    [private] = stub.wait_for("webhook")
+    [private] = slack_stub.wait_for("webhook")
     assert_cited_answer(private)
 
 
-def test_ask_command_without_a_question_shows_usage(client: TestClient, stub: SlackStub) -> None:
-    response = ask(client, stub, "  ")
+def test_ask_command_without_a_question_shows_usage(client: TestClient, slack_stub: Any) -> None:
+    response = ask(client, slack_stub, "  ")
     assert response.status_code == 200 and USAGE in response.text
-    assert stub.calls_to("chat.postMessage") == []
+    assert slack_stub.calls_to("chat.postMessage") == []
 
 
-@pytest.mark.parametrize(
-    "parent",
-    [
-        {"user": "U1", "text": f"<@{BOT_USER_ID}> {QUESTION}"},
-        {  # the question a /ask posted: the bot wrote it, the user asked it
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
+@pytest.mark.parametrize("asked_with", ["mention", "/ask"])
+def test_follow_up_in_a_thread_carries_the_thread_as_history(
+    client: TestClient, slack_stub: Any, answer: FakeAnswer, asked_with: str
+) -> None:
+    parent = {"user": "U1", "text": f"<@{slack_stub.bot_user_id}> {QUESTION}"}
+    if asked_with == "/ask":  # the question a /ask posted: the bot wrote it, the user asked it
+        parent = {
+            "user": slack_stub.bot_user_id,
+            "bot_id": slack_stub.bot_id,
             "text": f"<@U1> asked: {QUESTION}",
             "metadata": {"event_type": QUESTION_EVENT, "event_payload": {"question": QUESTION}},
-        },
-    ],
-)
-def test_follow_up_in_a_thread_carries_the_thread_as_history(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer, parent: dict[str, Any]
-) -> None:
-    stub.threads["100.000001"] = [
+        }
+    slack_stub.threads["100.000001"] = [
         {"ts": "100.000001", **parent},
-        {"ts": "100.000002", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": "It raised rates [1]."},
-        {"ts": "100.000003", "user": "U1", "text": f"<@{BOT_USER_ID}> and who announced it?"},
+        {"ts": "100.000002", "user": slack_stub.bot_user_id, "bot_id": slack_stub.bot_id,
+         "text": "It raised rates [1]."},
+        {"ts": "100.000003", "user": "U1", "text": f"<@{slack_stub.bot_user_id}> and who announced it?"},
         {"ts": "100.000004", "user": "U2", "text": "a later message"},
     ]
-    follow_up = mention(f"<@{BOT_USER_ID}> and who announced it?", ts="100.000003", thread_ts="100.000001")
+    follow_up = mention(f"<@{slack_stub.bot_user_id}> and who announced it?", ts="100.000003", thread_ts="100.000001")
     assert send(client, event_body(follow_up)).status_code == 200
 
-    [reply] = stub.wait_for("chat.postMessage")
+    [reply] = slack_stub.wait_for("chat.postMessage")
     assert reply["thread_ts"] == "100.000001"
-    assert [(c["channel"], c["ts"]) for c in stub.calls_to("conversations.replies")] == [("C1", "100.000001")]
+    assert [(c["channel"], c["ts"]) for c in slack_stub.calls_to("conversations.replies")] == [("C1", "100.000001")]
     [request] = answer.requests
     assert request.question == "and who announced it?"
     assert request.history == [
@@ -253,23 +246,23 @@ def test_follow_up_in_a_thread_carries_the_thread_as_history(
     ]
 
 
-def test_direct_message_gets_a_threaded_reply(client: TestClient, stub: SlackStub) -> None:
+def test_direct_message_gets_a_threaded_reply(client: TestClient, slack_stub: Any) -> None:
     assert send(client, event_body(dm(QUESTION))).status_code == 200
 
-    [reply] = stub.wait_for("chat.postMessage")
+    [reply] = slack_stub.wait_for("chat.postMessage")
     assert (reply["channel"], reply["thread_ts"]) == ("D1", "300.000001")
     assert_cited_answer(reply)
 
 
 def test_own_and_other_bots_messages_subtypes_and_channel_chatter_are_ignored(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer
+    client: TestClient, slack_stub: Any, answer: FakeAnswer
 ) -> None:
     ignored = [
-        dm("It raised rates [1].", user=BOT_USER_ID, bot_id=BOT_ID),
+        dm("It raised rates [1].", user=slack_stub.bot_user_id, bot_id=slack_stub.bot_id),
         dm("beep", user="U9", bot_id="B9"),
         dm("edited", subtype="message_changed"),
         dm("deleted", subtype="message_deleted"),
-        mention(f"<@{BOT_USER_ID}> beep?", user="U9", bot_id="B9"),
+        mention(f"<@{slack_stub.bot_user_id}> beep?", user="U9", bot_id="B9"),
         {**dm("chatter in a channel"), "channel_type": "channel", "channel": "C1"},
     ]
     for i, event in enumerate(ignored):
@@ -277,7 +270,7 @@ def test_own_and_other_bots_messages_subtypes_and_channel_chatter_are_ignored(
     asked = dm(QUESTION, ts="300.000099")
     assert send(client, event_body(asked, event_id="EvAsk")).status_code == 200
 
-    replies = stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)
+    replies = slack_stub.wait_for("chat.postMessage", count=2, timeout=QUIET_S)
     assert [r["thread_ts"] for r in replies] == ["300.000099"]
     assert len(answer.requests) == 1
 
@@ -291,36 +284,36 @@ def test_own_and_other_bots_messages_subtypes_and_channel_chatter_are_ignored(
             True,
         ),  # "also send to channel" is still a person asking
         ({"user": "U1", "subtype": "message_changed"}, False),
-        ({"user": BOT_USER_ID}, False),
+        ({"user": "UBOT"}, False),
         ({"user": "U9", "bot_id": "B9"}, False),
         ({"subtype": "message_deleted"}, False),
     ],
 )
 def test_should_answer_only_fresh_messages_from_people(event: dict[str, Any], answered: bool) -> None:
-    assert should_answer(event, BOT_USER_ID) is answered
+    assert should_answer(event, "UBOT") is answered
 
 
 def test_answer_failure_posts_an_apology_and_the_bot_keeps_answering(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer, caplog: pytest.LogCaptureFixture
+    client: TestClient, slack_stub: Any, answer: FakeAnswer, caplog: pytest.LogCaptureFixture
 ) -> None:
     answer.fail = True
-    with caplog.at_level(logging.ERROR, logger="service.slack"):
+    with caplog.at_level(logging.ERROR, logger="newsqa.service.slack"):
         assert send(client, event_body(mention(f"<@UBOT> {QUESTION}"))).status_code == 200
-        [apology] = stub.wait_for("chat.postMessage")
+        [apology] = slack_stub.wait_for("chat.postMessage")
     assert (apology["thread_ts"], apology["text"]) == ("100.000001", APOLOGY)
     assert "LLM server did not answer" in caplog.text
 
     answer.fail = False
     again = mention("<@UBOT> and now?", ts="100.000005")
     assert send(client, event_body(again, event_id="Ev2")).status_code == 200
-    assert_cited_answer(stub.wait_for("chat.postMessage", count=2)[1])
+    assert_cited_answer(slack_stub.wait_for("chat.postMessage", count=2)[1])
 
 
 def test_bare_mention_gets_usage_without_answering(
-    client: TestClient, stub: SlackStub, answer: FakeAnswer
+    client: TestClient, slack_stub: Any, answer: FakeAnswer
 ) -> None:
-    assert send(client, event_body(mention(f"<@{BOT_USER_ID}>"))).status_code == 200
-    [reply] = stub.wait_for("chat.postMessage")
+    assert send(client, event_body(mention(f"<@{slack_stub.bot_user_id}>"))).status_code == 200
+    [reply] = slack_stub.wait_for("chat.postMessage")
     assert (reply["thread_ts"], reply["text"]) == ("100.000001", USAGE)
     assert answer.requests == []
 
@@ -342,29 +335,22 @@ def test_refusal_says_the_sources_do_not_cover_it() -> None:
     assert shown(message) == refusal  # no sources block under a refusal
 
 
-def test_the_service_answers_a_mention_from_the_indexed_seed(stub: SlackStub, seed_settings, monkeypatch) -> None:
+def test_the_service_answers_a_mention_from_the_indexed_seed(slack_stub: Any, seed_settings, fake_answerer) -> None:
     """Through service.api with Slack settings: the real answer path (only the LLM faked) cites the seed."""
-    from conftest import fake_answerer
-
-    from service import api
-    from service import settings as settings_module
-
     slack_settings = seed_settings.model_copy(
         update={
             "slack_bot_token": SecretStr("xoxb-test"),
             "slack_signing_secret": SecretStr(SECRET),
-            "slack_api_url": stub.api_url,
+            "slack_api_url": slack_stub.api_url,
         }
     )
-    monkeypatch.setattr(api, "get_settings", lambda: slack_settings)
-    monkeypatch.setattr(settings_module, "get_settings", lambda: slack_settings)
-    service = api.create_app(fake_answerer(slack_settings, "at least 1,383 [2]"))
+    service = create_app(slack_settings, fake_answerer(slack_settings, "at least 1,383 [2]"))
     with TestClient(service) as service_client:
-        body = event_body(mention(f"<@{BOT_USER_ID}> How many civilians were killed in coastal Syria?"))
+        body = event_body(mention(f"<@{slack_stub.bot_user_id}> How many civilians were killed in coastal Syria?"))
         assert send(service_client, body).status_code == 200
-        [reply] = stub.wait_for("chat.postMessage", timeout=30)
+        [reply] = slack_stub.wait_for("chat.postMessage", timeout=30)
     text = shown(reply)
     assert reply["thread_ts"] == "100.000001"
     assert text.startswith("at least 1,383 [1]")
-    assert "[1] Security Cooperation Between Syria and Iraq" in text and "newarab.com" in text
+    assert f"[1] {SEED_TITLE}"[:60] in text.replace("&amp;", "&").replace("’", "'") and SEED_SOURCE in text
     assert "1,383 civilians" in text

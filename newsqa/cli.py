@@ -1,43 +1,69 @@
-"""`newsqa`: the command line, a thin adapter over ingest and the answer function."""
+"""`newsqa`: the command line, the top of the house. It is an adapter over ingest, the answer function and
+eval; nothing imports it. Failures a user can act on (newsqa.errors) end in one plain line and their exit
+code; anything else is a bug and keeps its traceback."""
 
 import json
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
-from service.settings import get_settings
+from newsqa.errors import NewsqaError
+from newsqa.eval.gate import DEFAULT_TOLERANCE
+from newsqa.settings import Settings, get_settings
+from newsqa.store.models import dateline
 
 warnings.filterwarnings("ignore", message=r".*langchain_community.*")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Question answering over news, with citations.")
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s")
+def _fail(message: str, code: int) -> NoReturn:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'value'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except NewsqaError as exc:
+        _fail(str(exc), exc.exit_code)
+
+
+def _settings() -> Settings:
+    """This process's settings, with logging set up from them; a bad variable ends in one line."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        _fail(f"invalid settings: {_validation_message(exc)}", 2)
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpx2", "bm25s", "sentence_transformers", "transformers", "chromadb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
+    return settings
 
 
 @app.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")]) -> None:
     """Load articles (.txt .md .json .jsonl .html) into the index; unchanged ones cost nothing."""
-    from ingest.index import IndexLocked
-    from ingest.pipeline import ingest_paths
+    from newsqa.ingest.pipeline import ingest_paths
 
-    _setup_logging()
-    try:
-        summary = ingest_paths(paths, get_settings())
-    except IndexLocked as exc:
-        raise _fail(str(exc)) from None
+    settings = _settings()
+    with _user_errors():
+        summary = ingest_paths(paths, settings)
     for error in summary.errors:
         typer.secho(f"failed: {error}", fg="yellow", err=True)
     typer.echo(summary.line())
@@ -51,7 +77,7 @@ def _parse_day(value: str | None, name: str) -> date | None:
     try:
         return datetime.fromisoformat(value).date()
     except ValueError:
-        raise _fail(f"--{name} must be a date like 2025-03-14, not {value!r}") from None
+        _fail(f"--{name} must be a date like 2025-03-14, not {value!r}", 2)
 
 
 @app.command()
@@ -64,28 +90,28 @@ def ask(
     top_k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
 ) -> None:
     """Answer a question from the indexed articles, with numbered citations."""
-    from pydantic import ValidationError
+    from newsqa.service.answer import Answerer
+    from newsqa.service.schemas import ChatRequest, Filters
 
-    from service.answer import Answerer
-    from service.schemas import ChatRequest, Filters
-
-    _setup_logging()
+    settings = _settings()
     try:
         filters = Filters(sources=source or None, since=_parse_day(since, "since"), until=_parse_day(until, "until"))
         request = ChatRequest(question=question, filters=filters, top_k=top_k)
     except ValidationError as exc:
-        raise _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    try:
-        response = Answerer.from_settings(get_settings()).answer(request)
-    except Exception as exc:  # the model or its server failed: one clear line, as the API's 503 says
-        raise _fail(f"the answering model is unavailable: {type(exc).__name__}: {exc}", 1) from None
+        _fail(_validation_message(exc), 2)
+    with _user_errors():
+        answerer = Answerer.from_settings(settings)
+        if answerer.index.count() == 0:  # say where we looked: the data dir is relative to where you are
+            typer.secho(f"note: no articles are indexed in {settings.data_dir.resolve()} (NEWSQA_DATA_DIR)",
+                        fg="yellow", err=True)
+        response = answerer.answer(request)
     if as_json:
         typer.echo(response.model_dump_json(indent=2))
         return
     typer.echo(response.answer)
     for c in response.citations:
-        dateline = ", ".join(x for x in (c.source, c.published_at) if x)
-        typer.echo(f"\n[{c.n}] {c.title}" + (f" ({dateline})" if dateline else ""))
+        line = dateline(c.source, c.published_at)
+        typer.echo(f"\n[{c.n}] {c.title}" + (f" ({line})" if line else ""))
         if c.url:
             typer.echo(f"    {c.url}")
         typer.echo(f'    "{c.quote}"')
@@ -99,19 +125,24 @@ def serve(
     """Run the HTTP API (POST /v1/chat, /healthz, /readyz, /docs)."""
     import uvicorn
 
-    _setup_logging()
+    from newsqa.service.api import create_app
+
+    settings = _settings()
     typer.echo(f"newsqa API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("service.api:app", host=host, port=port, log_level=get_settings().log_level.lower())
+    with _user_errors():
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Articles and chunks in the index."""
-    from ingest.pipeline import open_index
+    from newsqa.store.index import open_index
 
-    index = open_index(get_settings())
-    figures = {"articles": len(index.article_hashes()), "chunks": index.count(),
-               "data_dir": str(get_settings().data_dir)}
+    settings = _settings()
+    with _user_errors():
+        index = open_index(settings)
+        figures = {"articles": len(index.article_hashes()), "chunks": index.count(),
+                   "data_dir": str(settings.data_dir.resolve())}
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
 
 
@@ -126,28 +157,30 @@ def evaluate(
     baseline: Annotated[Path | None, typer.Option(help="Earlier report.json to compare against.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     min_hit_at_5: Annotated[float | None, typer.Option(help="Fail below this gold hit@5.")] = None,
-    tolerance: Annotated[float, typer.Option(help="Allowed drop per metric vs the baseline.")] = 0.02,
+    tolerance: Annotated[float, typer.Option(help="Allowed drop per metric vs the baseline.")] = DEFAULT_TOLERANCE,
 ) -> None:
     """Run a gold set through the answer function; write report.json/.md/.html."""
-    from eval.run import main
+    from newsqa.eval.run import run_eval
 
-    _setup_logging()
-    raise typer.Exit(main(questions, articles, out, limit, mode, retrieval_only, baseline, resume,
-                          min_hit_at_5, tolerance))
+    settings = _settings()
+    with _user_errors():
+        code = run_eval(
+            settings=settings, questions=questions, articles=articles, out=out, limit=limit, mode=mode,
+            retrieval_only=retrieval_only, baseline=baseline, resume=resume, min_hit_at_5=min_hit_at_5,
+            tolerance=tolerance,
+        )
+    raise typer.Exit(code)
 
 
 @app.command()
 def slack() -> None:
     """Run the Slack bot over Socket Mode (no public URL needed; needs SLACK_APP_TOKEN)."""
-    from service.answer import Answerer
-    from service.slack import run_socket_mode
+    from newsqa.service.answer import Answerer
+    from newsqa.service.slack import run_socket_mode
 
-    _setup_logging()
-    settings = get_settings()
-    try:
+    settings = _settings()
+    with _user_errors():
         run_socket_mode(settings, Answerer.from_settings(settings).answer)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -157,7 +190,8 @@ def bench(
     answers: Annotated[int, typer.Option(help="Questions to answer with the model.")] = 10,
 ) -> None:
     """Print ingest, re-ingest, retrieval and answer speed figures on a throwaway index."""
-    from service.bench import run_bench
+    from newsqa.eval.bench import run_bench
 
-    _setup_logging()
-    run_bench(articles, questions, answers, out=sys.stdout)
+    settings = _settings()
+    with _user_errors():
+        run_bench(settings, articles, questions, answers, out=sys.stdout)

@@ -3,8 +3,15 @@
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
+
+from newsqa.settings import Settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup here only hangs, then fails
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -19,13 +26,8 @@ def default_model_path() -> Path:
 class Embedder(Embeddings):
     """LangChain Embeddings over one in-process SentenceTransformer; vectors are unit length."""
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64):
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        # The chunker counts tokens of whole paragraphs before cutting them: "longer than 256" is expected.
-        hf_logging.set_verbosity_error()
-        self.model = SentenceTransformer(str(model_path or default_model_path()), device="cpu")
+    def __init__(self, model: "SentenceTransformer", batch_size: int):
+        self.model = model
         self.batch_size = batch_size
 
     @property
@@ -38,14 +40,22 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.encode([text])[0].tolist()
 
-    def encode(self, texts: list[str]):
+    def encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,
         )
 
 
-@lru_cache(maxsize=2)
-def get_embedder(model_path: Path | None = None, batch_size: int = 64) -> Embedder:
-    """One model per process: loading it costs seconds and ~100 MB."""
-    return Embedder(model_path, batch_size)
+def get_embedder(settings: Settings) -> Embedder:
+    return Embedder(_load(settings.embedding_model_path or default_model_path()), settings.embed_batch_size)
+
+
+@lru_cache  # one model per path and process: loading costs seconds and ~100 MB
+def _load(model_path: Path) -> "SentenceTransformer":
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    # The chunker counts tokens of whole paragraphs before cutting them: "longer than 256" is expected.
+    hf_logging.set_verbosity_error()
+    return SentenceTransformer(str(model_path), device="cpu")

@@ -4,10 +4,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -31,6 +29,7 @@ class Settings(BaseSettings):
     context_windows: int = Field(4, ge=1, le=20)  # sentence windows handed to the model
     window_chars: int = Field(240, ge=40, le=2000)  # a window grows around its best sentence to this size
     min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
+    history_turns: int = Field(6, ge=0)  # latest conversation turns used to rewrite a follow-up
 
     # generation
     llm_provider: Literal["local", "openai"] = "local"
@@ -44,7 +43,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 48
     llm_timeout_s: float = 120.0
     llm_max_retries: int = Field(2, ge=0)
-    prompts_dir: Path = REPO_DIR / "prompts"
+    prompts_dir: Path | None = None  # default: the prompts shipped in the package
 
     # slack (the three credentials keep Slack's own variable names)
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
@@ -59,6 +58,12 @@ class Settings(BaseSettings):
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
 
+    @model_validator(mode="after")
+    def _provider_complete(self) -> "Settings":
+        if self.llm_provider == "openai" and not self.llm_base_url:
+            raise ValueError("NEWSQA_LLM_BASE_URL is required when NEWSQA_LLM_PROVIDER=openai")
+        return self
+
     @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
@@ -66,4 +71,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings of this process, from the environment and .env; only entry points call this."""
     return Settings()

@@ -1,0 +1,1 @@
+"""Prompt templates, loaded by name through importlib.resources (see service/prompts.py)."""

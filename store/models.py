@@ -1,0 +1,118 @@
+"""The records both pipelines share: an Article as loaded, its Chunks, and the metadata stored with each."""
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+
+def source_key(source: str | None) -> str | None:
+    """An outlet as stored and filtered on: 'https://www.newarab.com/x' and 'www.newarab.com' are 'newarab.com'."""
+    if not source:
+        return None
+    source = re.sub(r"^[a-z]+://", "", source.strip().casefold()).split("/")[0]
+    return source.removeprefix("www.") or None
+
+
+def headed(title: str, text: str) -> str:
+    """A passage with its headline: how it is embedded and how its words are counted."""
+    return f"{title}\n{text}"
+
+
+def dateline(source: str | None, published_at: str | None) -> str:
+    """'newarab.com, 2025-03-14': whichever of the two is known."""
+    return ", ".join(x for x in (source, published_at) if x)
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    body: str
+    source: str | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+    id: str | None = None  # given by the input; otherwise derived, see `key`
+    origin: str = ""  # file (and line) it came from, for messages
+
+    @property
+    def key(self) -> str:
+        """Stable identity across re-ingests: the given id, else the url, else source + headline.
+
+        Keying on the headline (not the file name) stores the same story once under any file name,
+        and lets an edited body replace the old version instead of sitting beside it.
+        """
+        if self.id:
+            return self.id
+        basis = self.url or f"{self.source or ''}\n{self.title.casefold()}"
+        return "a_" + hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+    @property
+    def content_hash(self) -> str:
+        parts = [self.title, self.body, self.source or "", self.url or "", self.published_iso or ""]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+    @property
+    def published_utc(self) -> datetime | None:
+        """Naive dates are taken as UTC; zoned ones converted, so the date and its epoch agree."""
+        if self.published_at is None:
+            return None
+        if self.published_at.tzinfo is None:
+            return self.published_at.replace(tzinfo=UTC)
+        return self.published_at.astimezone(UTC)
+
+    @property
+    def published_iso(self) -> str | None:
+        utc = self.published_utc
+        return utc.date().isoformat() if utc else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    article: Article
+    index: int
+    text: str  # body text only; the headline is added by `headed`
+    start: int  # character span in the article body
+    end: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.article.key}:{self.article.content_hash[:12]}:{self.index}"
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """What the store keeps beside each chunk's text and vector."""
+
+    article_id: str
+    content_hash: str
+    title: str
+    chunk_index: int
+    start: int
+    end: int
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = None  # ISO date (UTC)
+    published_ts: int | None = None  # UTC epoch seconds, for date-range filters
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> "ChunkMeta":
+        article = chunk.article
+        utc = article.published_utc
+        return cls(
+            article_id=article.key, content_hash=article.content_hash, title=article.title,
+            chunk_index=chunk.index, start=chunk.start, end=chunk.end, source=article.source, url=article.url,
+            published_at=article.published_iso, published_ts=int(utc.timestamp()) if utc else None,
+        )
+
+    @classmethod
+    def from_store(cls, meta: Mapping[str, object]) -> "ChunkMeta":
+        return cls(**{name: meta.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def to_store(self) -> dict[str, str | int]:
+        """Chroma rejects None values: absent fields are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def dateline(self) -> str:
+        return dateline(self.source, self.published_at)
