@@ -10,7 +10,7 @@ DEFAULT_TOLERANCE = 0.02  # absolute; about one question in 50
 # Quality metrics compared by the gate. Counts, per-type splits and latency are printed only:
 # latency depends on the machine, and per-type numbers rest on too few questions.
 GATED_SECTIONS = ("retrieval", "retrieval_incl_heuristic", "answer", "refusal", "citations")
-LOWER_IS_BETTER = {"refusal.hallucination_rate", "refusal.wrong_refusal_rate"}
+LOWER_IS_BETTER = {"refusal.hallucination_rate", "refusal.wrong_refusal_rate", "answer.answered_wrong"}
 
 
 def flatten(aggregates: dict[str, Any]) -> dict[str, float]:

@@ -17,12 +17,16 @@ SUMMARY = [  # (section, key, label) in reading order
     ("answer", "exact_match", "Answer exact match"),
     ("answer", "f1", "Answer token F1"),
     ("answer", "contains", "Answer contains an accepted answer"),
+    ("answer", "answered_wrong", "Answered but wrong (share of answerable)"),
     ("refusal", "precision", "Refusal precision"),
     ("refusal", "recall", "Refusal recall"),
     ("refusal", "hallucination_rate", "Hallucination rate (answered an unanswerable)"),
     ("refusal", "wrong_refusal_rate", "Wrong-refusal rate (refused an answerable)"),
     ("citations", "precision", "Citation precision"),
     ("citations", "recall", "Citation recall"),
+    ("confidence", "auroc", "Confidence AUROC (right vs wrong answers)"),
+    ("confidence", "mean_right", "Confidence, mean over right answers"),
+    ("confidence", "mean_wrong", "Confidence, mean over wrong answers"),
 ]
 
 

@@ -95,6 +95,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             "heuristic_article_ids": sorted(q.evidence_ids(include_heuristic=True) - q.evidence_ids()),
         },
         "answer": None,
+        "confidence": None,
         "refused": None,
         "citations": [],
         "retrieved": [],
@@ -112,7 +113,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         else:
             choices = q.choices if mode == "choices" else None
             resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history))
-            row["answer"], row["refused"] = resp.answer, resp.refused
+            row["answer"], row["refused"], row["confidence"] = resp.answer, resp.refused, resp.confidence
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations
             ]

@@ -40,10 +40,12 @@ def score_row(
     if q.unanswerable:
         scores["correct"] = bool(refused)
     else:
+        contains = metrics.contains_answer(said, q.answers)
         scores["answer"] = {
             "exact_match": metrics.exact_match(said, q.answers),
             "f1": metrics.token_f1(said, q.answers),
-            "contains": metrics.contains_answer(said, q.answers),
+            "contains": contains,
+            "answered_wrong": float(not refused and not contains),  # the costly error: wrong, and cited
         }
         scores["correct"] = bool(scores["answer"]["contains"])
     if mode == "choices" and q.choices:
@@ -94,6 +96,7 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
             "precision": metrics.mean(pooled),
             "recall": metrics.mean([r["scores"]["citations"]["supported"] for r in cited]),
         }
+        agg["confidence"] = _confidence(answered_runs)
     agg["latency_ms"] = {
         stage: {
             "p50": metrics.percentile(values, 50),
@@ -106,6 +109,15 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
     }
     agg["by_type"] = _by_type(ok)
     return agg
+
+
+def _confidence(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """How well the model's own confidence separates right answers from wrong ones, over answered questions."""
+    scored = [r for r in rows if not r["refused"] and r.get("confidence") is not None]
+    right = [r["confidence"] for r in scored if r["scores"]["correct"]]
+    wrong = [r["confidence"] for r in scored if not r["scores"]["correct"]]
+    return {"n": len(scored), "auroc": metrics.auroc(right, wrong),
+            "mean_right": metrics.mean(right), "mean_wrong": metrics.mean(wrong)}
 
 
 def _by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

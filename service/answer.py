@@ -1,6 +1,8 @@
 """The one answer function every adapter calls: rewrite → retrieve → context → generate → verify → respond."""
 
 import logging
+import math
+import statistics
 import time
 from functools import cached_property
 
@@ -11,7 +13,7 @@ from langchain_core.runnables import Runnable
 from newsqa.service.context import render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
 from newsqa.service.lexical import terms
-from newsqa.service.llm import build_chat_model, model_calls
+from newsqa.service.llm import answer_logprobs, build_chat_model, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
 from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
@@ -41,7 +43,7 @@ class Answerer:
 
     @cached_property
     def answer_chain(self) -> Runnable:
-        return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model | StrOutputParser()
+        return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model  # the message: it has logprobs
 
     @cached_property
     def rewrite_chain(self) -> Runnable:
@@ -95,19 +97,25 @@ class Answerer:
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
-        with model_calls():
-            raw = self.answer_chain.invoke({"passages": render_context(windows), "question": asked})
+        raw, confidence = self._generate(render_context(windows), asked)
         timings.generate_ms = _ms(t)
         if echoes_question(clean_answer(raw), question, idf):
-            # The small model often names who the question is about ("who killed X?" -> "X"); the
-            # passage that best matches the question answers better, and grounding still checks it.
+            # The small model often names who the question is about ("who killed X?" -> "X"), and asking again
+            # saying so doesn't help it (tried); the passage that best matches the question answers better, and
+            # grounding still checks it. Its confidence is the model's in the echo, so it is not reported.
             log.info("model echoed the question (%r); answering with the best passage", raw)
-            raw = windows[0].lead
+            raw, confidence = windows[0].lead, None
         verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
             return self._refusal("refusal", timings, started, standalone)
-        return self._respond(verdict, timings, started, standalone)
+        return self._respond(verdict, confidence, timings, started, standalone)
+
+    def _generate(self, context: str, asked: str) -> tuple[str, float | None]:
+        """The model's reply to `asked` over `context`, and its confidence in it."""
+        with model_calls():
+            reply = self.answer_chain.invoke({"passages": context, "question": asked})
+        return str(reply.content), _confidence(answer_logprobs(reply))
 
     def _standalone(self, question: str, request: ChatRequest) -> str | None:
         history = "\n".join(f"{turn.role}: {turn.content}" for turn in request.history[-self.settings.history_turns:])
@@ -116,7 +124,8 @@ class Answerer:
         rewritten = rewritten.split("\n")[0].strip()
         return rewritten or None
 
-    def _respond(self, verdict: Verdict, timings: Timings, started: float, standalone: str | None) -> ChatResponse:
+    def _respond(self, verdict: Verdict, confidence: float | None, timings: Timings, started: float,
+                 standalone: str | None) -> ChatResponse:
         citations = [
             Citation(n=n, article_id=s.passage.article_id, chunk_id=s.passage.chunk_id, title=s.passage.title,
                      source=s.passage.meta.source, url=s.passage.meta.url,
@@ -126,12 +135,17 @@ class Answerer:
         markers = "".join(f"[{c.n}]" for c in citations)
         timings.total_ms = _ms(started)
         return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
-                            timings=timings, standalone_question=standalone)
+                            confidence=confidence, timings=timings, standalone_question=standalone)
 
     def _refusal(self, prompt: str, timings: Timings, started: float, standalone: str | None = None) -> ChatResponse:
         timings.total_ms = _ms(started)
         return ChatResponse(answer=load_text(self.settings.prompts_dir, prompt), refused=True, timings=timings,
                             standalone_question=standalone)
+
+
+def _confidence(logprobs: list[float] | None) -> float | None:
+    """The geometric mean of the answer's token probabilities: low when the model was guessing."""
+    return round(math.exp(statistics.fmean(logprobs)), 4) if logprobs else None
 
 
 def _ms(since: float) -> float:

@@ -20,6 +20,20 @@ _NOT_FOUND = re.compile(
     re.IGNORECASE,
 )
 _MARKERS = re.compile(r"\s*\[(?:passages?\s*)?\d+(?:\s*[,;–-]\s*(?:passages?\s*)?\d+)*\]", re.IGNORECASE)
+# What kind of answer a question asks for, and whether an answer is of that kind ("how many" wants a number).
+_ASKS_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|far|old|big|high|heavy|deep|fast|large|tall|wide)\b"
+    r"|\bwhat (?:percentage|number|share|proportion)\b|\bby how much\b", re.IGNORECASE)
+_ASKS_TIME = re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|month|time)\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|"
+    r"fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|dozens?|half|double|twice)\b",
+    re.IGNORECASE)
+_TIME = re.compile(
+    r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar"
+    r"|apr|jun|jul|aug|sept?|oct|nov|dec)\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
+    r"|\b(?:today|yesterday|tomorrow|tonight|week|weekend|month|year|spring|summer|autumn|fall|winter|morning|"
+    r"afternoon|evening|night|noon|midnight|decade|century|ago)\b", re.IGNORECASE)
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3
 
@@ -56,6 +70,13 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
     return any(idf(t) >= median for t in set(terms(answer)) & set(terms(question)))
 
 
+def fills_slot(question: str, answer: str) -> bool:
+    """A "how many" question wants a number and a "when" question a time: "Harriet Lowe" answers neither."""
+    if _ASKS_TIME.search(question) and not _TIME.search(answer):
+        return False
+    return not (_ASKS_NUMBER.search(question) and not _NUMBER.search(answer))
+
+
 def question_coverage(question: str, passage: Passage, idf: Idf, ignore: AbstractSet[str] = frozenset()) -> float:
     """How much of the question's weighted wording the passage (with its headline) mentions."""
     wanted = [t for t in terms(question) if t not in ignore]
@@ -67,6 +88,8 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
     answer = clean_answer(raw_answer)
     if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
+    if not fills_slot(question, answer):
+        return Verdict(answer, [], "the answer is not the kind of thing the question asks for")
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
     if not answer_terms:
@@ -76,12 +99,11 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
     candidates = [(w.passage, s) for w in windows for s in w.sentences]
     candidates += [(p, s) for p in passages for s in split_sentences(p.text)]
     candidates += [(w.passage, pair) for w in windows for pair in w.pairs()]
-    supports: dict[str, Support] = {}
+    supports: dict[str, Support] = {}  # per chunk, the quote that states most of the answer (the first of equals)
     for passage, sentence in candidates:
-        if passage.chunk_id in supports:
-            continue
         containment = idf.coverage(answer_terms, set(terms(sentence)))
-        if containment >= MIN_ANSWER_CONTAINMENT:
+        best = supports.get(passage.chunk_id)
+        if containment >= MIN_ANSWER_CONTAINMENT and (best is None or containment > best.containment):
             coverage = question_coverage(question, passage, idf, ignore=set(answer_terms))
             supports[passage.chunk_id] = Support(passage, sentence, containment, coverage)
     if not supports:

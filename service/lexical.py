@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
+import wordfreq
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -46,8 +47,26 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+# Documents of ordinary English counted beside the index, and their length in words: on a small index the
+# index alone can't tell "leave" (common, weak evidence) from "Valewick" (rare, strong evidence).
+BACKGROUND_DOCS = 1000
+BACKGROUND_DOC_WORDS = 150
+
+
+@lru_cache(maxsize=1)
+def _english_stem_frequencies() -> dict[str, float]:
+    """How often each stem occurs in English text (wordfreq), summed over the words that share it."""
+    frequencies: dict[str, float] = {}
+    for word, frequency in wordfreq.get_frequency_dict("en").items():
+        if frequency >= 1e-7:  # rarer words weigh as much as unseen ones anyway
+            stem = _stem(word)
+            frequencies[stem] = frequencies.get(stem, 0.0) + frequency
+    return frequencies
+
+
 class Idf:
-    """Inverse document frequency over the indexed chunks: rare words weigh more."""
+    """Inverse document frequency over the indexed chunks (rare here: weighs more), and the weight of a word
+    as evidence, which also counts a background of ordinary English."""
 
     def __init__(self, documents: Iterable[list[str]]):
         df: Counter[str] = Counter()
@@ -57,12 +76,19 @@ class Idf:
             n += 1
         self.n = max(n, 1)
         self.df = df
+        self.english = _english_stem_frequencies()
 
     def __call__(self, term: str) -> float:
         return math.log((self.n + 1) / (self.df.get(term, 0) + 0.5))
 
+    def evidence(self, term: str) -> float:
+        """Rare in the index and in English alike: 'Valewick' is strong evidence, 'leave' weak, even on a
+        small index that has never seen either."""
+        in_background = BACKGROUND_DOCS * min(1.0, BACKGROUND_DOC_WORDS * self.english.get(term, 0.0))
+        return math.log((self.n + BACKGROUND_DOCS + 1) / (self.df.get(term, 0) + in_background + 0.5))
+
     def coverage(self, wanted: Iterable[str], present: set[str]) -> float:
-        """Share of the wanted terms' weight found among present terms (1.0 when nothing is wanted)."""
-        weights = {t: self(t) for t in set(wanted)}
+        """Share of the wanted terms' evidence found among present terms (1.0 when nothing is wanted)."""
+        weights = {t: self.evidence(t) for t in set(wanted)}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in present) / total if total else 1.0

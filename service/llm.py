@@ -65,6 +65,7 @@ class LocalChatModel(BaseChatModel):
             "messages": [{"role": _ROLES[m.type], "content": m.content} for m in messages],
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": 0.0,
+            "logprobs": True,  # per-token confidence, reported as OpenAI-compatible servers do
         }
         if stop:
             request["stop"] = stop
@@ -74,9 +75,25 @@ class LocalChatModel(BaseChatModel):
         if "error" in reply:
             log.error("local model failed: %s", reply["error"])
             raise ModelUnavailable("the local model could not answer")
-        text = reply["choices"][0]["message"]["content"] or ""
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text),
-                                                      generation_info={"timings": reply.get("timings")})])
+        choice = reply["choices"][0]
+        message = AIMessage(content=choice["message"]["content"] or "",
+                            response_metadata={"logprobs": choice.get("logprobs")})
+        timings = {"timings": reply.get("timings")}
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info=timings)])
+
+
+def answer_logprobs(message: BaseMessage) -> list[float] | None:
+    """Log-probabilities of the tokens of the reply's first line (its answer), or None where the backend
+    reports none. The shape is OpenAI's: response_metadata["logprobs"]["content"][i]["logprob"]."""
+    tokens = (message.response_metadata.get("logprobs") or {}).get("content")
+    if not tokens:
+        return None
+    first_line: list[float] = []
+    for token in tokens:
+        if "\n" in token["token"] and first_line:
+            break
+        first_line.append(token["logprob"])
+    return first_line
 
 
 @contextmanager
@@ -99,6 +116,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             model=settings.llm_model,
             temperature=0.0,
             max_tokens=settings.llm_max_tokens,
+            logprobs=True,
             timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
         )

@@ -79,6 +79,9 @@ class ChatResponse(BaseModel):
     answer: str
     refused: bool
     citations: list[Citation] = Field(default_factory=list)
+    confidence: float | None = Field(
+        None, description="How sure the model was of its answer (geometric mean of its token probabilities, 0-1); "
+                          "null for refusals, quoted-sentence answers and backends that report no probabilities.")
     timings: Timings = Field(default_factory=Timings)
     standalone_question: str | None = Field(
         None, description="The question actually searched, when a follow-up was rewritten using history."

@@ -256,3 +256,11 @@ def test_one_question_reads_the_store_generation_once(seed_settings, fake_answer
     monkeypatch.setattr(answerer.index.client, "get_collection", get_collection)  # Chroma's side
     assert not answerer.answer(ChatRequest(question=WHO)).refused
     assert len(reads) == 1
+
+
+
+def test_an_answer_that_names_the_questions_subject_gives_way_to_the_best_passage(chat):
+    body = chat(WHO, "Abdullah Makki Muslih al-Rufayi").json()
+    assert body["refused"] is False and body["citations"]
+    assert "carried out by Iraqi intelligence together with the U.S.-led coalition" in body["answer"]
+    assert body["confidence"] is None  # the model's confidence was in the echo, not in this

@@ -34,6 +34,7 @@ def test_how_many_civilians_were_killed(answerer):
     response = answerer.answer(ChatRequest(question="How many civilians were killed in coastal Syria?"))
     assert "1,383" in response.answer
     assert_grounded(response, "1,383 civilians")
+    assert 0.5 < response.confidence <= 1  # the figure is copied from the passage, not guessed
 
 
 def test_population_of_baghdad_is_refused(answerer):

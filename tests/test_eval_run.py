@@ -147,6 +147,7 @@ def test_writes_json_markdown_and_html_reports(files, settings):
         "exact_match": 0.0,
         "f1": pytest.approx(agg["answer"]["f1"]),
         "contains": 1.0,
+        "answered_wrong": 0.0,
     }
     assert agg["refusal"]["recall"] == 1.0 and agg["refusal"]["hallucination_rate"] == 0.0
     assert agg["citations"] == {"n": 2, "precision": 1.0, "recall": 1.0}

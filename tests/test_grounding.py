@@ -3,7 +3,7 @@
 import pytest
 
 from newsqa.service.context import Window
-from newsqa.service.grounding import clean_answer, echoes_question, ground
+from newsqa.service.grounding import clean_answer, echoes_question, fills_slot, ground
 from newsqa.service.lexical import Idf, split_sentences, terms
 from newsqa.service.retrieval import Passage
 from newsqa.store.index import StoredChunk
@@ -112,3 +112,21 @@ def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_ano
     verdict = ground(question, "Harriet Lowe of Penmore", [window(p) for p in passages], passages, idf, MIN_COVERAGE)
     assert not verdict.refused
     assert [s.passage for s in verdict.supports] == [on_topic]
+
+
+@pytest.mark.parametrize(("question", "answer", "fits"), [
+    ("How many civilians were killed?", "at least 1,383", True),
+    ("How long were the dockers on strike?", "nine days", True),
+    ("How many civilians were killed?", "Alawites", False),
+    ("When did the council approve the budget?", "on Tuesday, 11 March", True),
+    ("What day did the tablet go on sale?", "2 June", True),
+    ("When did the council approve the budget?", "Mayor Dolores Trevino", False),
+    ("Who killed al-Rufayi?", "Iraqi intelligence", True),
+])
+def test_an_answer_must_be_the_kind_of_thing_the_question_asks_for(question, answer, fits):
+    assert fills_slot(question, answer) is fits
+
+
+def test_a_name_given_for_a_number_is_refused_though_the_sentence_states_it():
+    verdict = check("How many civilians were killed in coastal Syria?", "Hussein")
+    assert verdict.refused and "kind" in verdict.reason

@@ -132,3 +132,4 @@ def test_cli_ask_over_an_empty_data_dir_says_where_it_looked(newsqa, tmp_path):
     assert done.returncode == 0
     assert "Nothing is indexed yet" in done.stdout
     assert f"no articles are indexed in {empty.resolve()}" in done.stderr
+
