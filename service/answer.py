@@ -10,9 +10,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from newsqa.service.context import render_context, select_windows
+from newsqa.service.candidates import candidates, pick
+from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
-from newsqa.service.lexical import terms
+from newsqa.service.lexical import Idf, terms
 from newsqa.service.llm import answer_logprobs, build_chat_model, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
@@ -97,19 +98,39 @@ class Answerer:
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
-        raw, confidence = self._generate(render_context(windows), asked)
-        timings.generate_ms = _ms(t)
-        if echoes_question(clean_answer(raw), question, idf):
-            # The small model often names who the question is about ("who killed X?" -> "X"), and asking again
-            # saying so doesn't help it (tried); the passage that best matches the question answers better, and
-            # grounding still checks it. Its confidence is the model's in the echo, so it is not reported.
-            log.info("model echoed the question (%r); answering with the best passage", raw)
+        context = render_context(windows)
+        raw, confidence = self._generate(context, asked)
+        echoed = echoes_question(clean_answer(raw), question, idf)
+        if echoed:  # the small model often names who the question is about ("who killed X?" -> "X")
+            log.info("model echoed the question (%r)", raw)
+        verdict = ground(question, "" if echoed else raw, windows, passages, idf, self.settings.min_question_coverage)
+        if verdict.refused and self.settings.choose_when_unsure and not request.choices:
+            raw, confidence = self._choose(context, question, windows, idf)
+            verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
+        if verdict.refused and echoed:
+            # The passage that best matches the question answers better than the echo; grounding checks it.
+            # Its confidence would be the model's in the echo, so none is reported.
             raw, confidence = windows[0].lead, None
-        verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
+            verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
+        timings.generate_ms = _ms(t)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
             return self._refusal("refusal", timings, started, standalone)
         return self._respond(verdict, confidence, timings, started, standalone)
+
+    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf) -> tuple[str, float | None]:
+        """Choosing beats writing for a small model: what the passages name becomes the options (not what the
+        question is about, nor the answer that just failed); "none" is a refusal."""
+        offered = candidates(windows, self.settings.answer_candidates + 1)
+        options = [o for o in offered if not echoes_question(o, question, idf)]
+        options = options[: self.settings.answer_candidates]
+        if not options:
+            return "", None
+        template = load_text(self.settings.prompts_dir, "choose")
+        reply, confidence = self._generate(context, template.format(question=question, options=" | ".join(options)))
+        chosen = pick(reply, options)
+        log.info("chose %r from %s (model said %r)", chosen, options, reply)
+        return chosen or "", confidence
 
     def _generate(self, context: str, asked: str) -> tuple[str, float | None]:
         """The model's reply to `asked` over `context`, and its confidence in it."""

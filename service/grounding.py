@@ -62,12 +62,13 @@ def clean_answer(raw: str) -> str:
 
 
 def echoes_question(answer: str, question: str, idf: Idf) -> bool:
-    """True when the answer repeats what the question is about (one of its rarer words) instead of answering."""
-    weights = sorted(idf(t) for t in set(terms(question)))
-    if not weights:
+    """True when the answer names what the question is about (its rarest word) instead of answering it:
+    "Abdullah Makki Muslih al-Rufayi" echoes "who killed al-Rufayi?", "al-Sudani" doesn't."""
+    asked = set(terms(question))
+    if not asked:
         return False
-    median = weights[len(weights) // 2]
-    return any(idf(t) >= median for t in set(terms(answer)) & set(terms(question)))
+    rarest = max(idf.evidence(t) for t in asked)
+    return any(idf.evidence(t) >= rarest for t in set(terms(answer)) & asked)
 
 
 def fills_slot(question: str, answer: str) -> bool:

@@ -264,3 +264,15 @@ def test_an_answer_that_names_the_questions_subject_gives_way_to_the_best_passag
     assert body["refused"] is False and body["citations"]
     assert "carried out by Iraqi intelligence together with the U.S.-led coalition" in body["answer"]
     assert body["confidence"] is None  # the model's confidence was in the echo, not in this
+
+
+def test_an_answer_no_passage_states_becomes_a_choice_among_what_the_passages_name(chat):
+    sudani = "Iraqi Prime Minister Mohammed Shia al-Sudani"
+    body = chat("Who said al-Rufayi had been killed?", "Hezbollah", sudani).json()
+    assert body["refused"] is False and body["answer"].startswith(f"{sudani} [1]")
+    assert "Hezbollah" not in body["answer"]
+
+
+def test_a_choice_of_none_is_a_refusal(chat):
+    body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
+    assert body["refused"] is True and body["citations"] == []

@@ -1,0 +1,57 @@
+"""Candidate answers drawn from the passages the model read: names, figures with their units, dates.
+
+A small model picks the right option far more often than it writes the right answer (0.84 against 0.62 on
+the dev set), so an answer it was unsure of is turned into a choice among what the passages actually say.
+"""
+
+import re
+
+import wordfreq
+
+from newsqa.service.context import Window
+from newsqa.service.lexical import fold
+
+_CONNECTOR = r"(?:of|the|and|for|de|du|van|von|bin|al|el|la|le|&)"
+_CAPITAL = r"(?:(?:al|el|bin|ibn)-)?[A-Z][\w'’.-]*"
+# "Mohammed Shia al-Sudani", "River Tam", "Bank of England", "Euro 2022"
+_NAME = re.compile(rf"\b{_CAPITAL}(?:\s+(?:{_CONNECTOR}\s+)*(?:{_CAPITAL}|\d+\b))*")
+_UNIT = (r"(?:%|percent|per cent|(?:square |cubic )?(?:kilo|centi|milli)?met(?:re|er)s?|km|cm|mm|miles?|feet|foot|"
+         r"inches|(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds|euros?|dollars|yen|yuan|rupees|degrees|[CF]\b|mph|"
+         r"km/h|knots|GB|MB|TB|years?|months?|weeks?|days?|hours?|minutes?|seconds?|people|votes?|seats?|points?|"
+         r"homes|households|jobs|units|staff|workers)(?:\s+(?:per|an?)\s+(?:hour|day|week|month|year|second))?")
+_SCALE = r"(?:hundred|thousand|million|billion|trillion)"
+_NUMBER_WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+                 r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)")
+# "$412 million", "1.5 million euros", "98 kilometres per hour", "nine days", "7–2", "6.5 percent"
+_FIGURE = re.compile(
+    rf"(?:[$£€]\s?)?\b(?:\d[\d,.]*(?:[–-]\d[\d,.]*)?|{_NUMBER_WORDS}(?:-{_NUMBER_WORDS})?)\b"
+    rf"(?:\s+{_SCALE})?(?:\s*{_UNIT}\b)?", re.IGNORECASE)
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?")
+# "11 March 2025", "March 11, 2025", "2 June"
+_DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:,\s+\d{{4}})?)\b")
+_COMMON_WORD_ZIPF = 4.5  # a lone capitalised word this common is a sentence's first word, not a name
+
+
+def candidates(windows: list[Window], limit: int) -> list[str]:
+    """Distinct spans of the windows, in the order the windows rank (best first), at most `limit`."""
+    found: dict[str, str] = {}
+    for window in windows:
+        for sentence in window.sentences:
+            for pattern in (_DATE, _NAME, _FIGURE):
+                for match in pattern.finditer(sentence):
+                    span = match.group(0).strip(" ,.;:")
+                    if len(span) > 1 and not (match.start() == 0 and _common_word(span)):
+                        found.setdefault(fold(span), span)
+    return list(found.values())[:limit]
+
+
+def _common_word(span: str) -> bool:
+    return " " not in span and wordfreq.zipf_frequency(span.casefold(), "en") >= _COMMON_WORD_ZIPF
+
+
+def pick(reply: str, options: list[str]) -> str | None:
+    """The option the model's reply names (the longest one, so "New Jersey" beats "New"), or None."""
+    said = fold(reply)
+    named = [o for o in options if fold(o) in said]
+    return max(named, key=len) if named else None
