@@ -226,7 +226,7 @@ def run_eval(
     if backend is None:
         backend = Answerer.from_settings(build_index(articles, settings, key))
 
-    started = datetime.now(UTC).isoformat()
+    started, commit = datetime.now(UTC).isoformat(), _git_commit()  # the code that runs, not what is there later
     todo = [q for q in gold if q.id not in done]
     with (
         rows_file.open("a", encoding="utf-8") as sink,
@@ -251,7 +251,7 @@ def run_eval(
             "index_key": key,
             "model": f"{settings.llm_provider}/{settings.llm_model}",
             "prompts": _prompts(settings),
-            "git_commit": _git_commit(),
+            "git_commit": commit,
             "settings": _safe_settings(settings),
             "started_at": started,
             "finished_at": datetime.now(UTC).isoformat(),

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from newsqa.service.candidates import candidates, pick
+from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
 from newsqa.service.lexical import Idf, terms
@@ -104,7 +104,8 @@ class Answerer:
         if echoed:  # the small model often names who the question is about ("who killed X?" -> "X")
             log.info("model echoed the question (%r)", raw)
         verdict = ground(question, "" if echoed else raw, windows, passages, idf, self.settings.min_question_coverage)
-        if verdict.refused and self.settings.choose_when_unsure and not request.choices:
+        choosing = self.settings.choose_when_unsure and not request.choices and answerable_by_candidates(question)
+        if verdict.refused and choosing:
             raw, confidence = self._choose(context, question, windows, idf)
             verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
         if verdict.refused and echoed:

@@ -33,6 +33,15 @@ _DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,
 _COMMON_WORD_ZIPF = 4.5  # a lone capitalised word this common is a sentence's first word, not a name
 
 
+# "Why ...?" and "How did ...?" want a reason or a manner, which no name, figure or date is.
+_ASKS_REASON_OR_MANNER = re.compile(r"^\W*(?:why\b|how\b(?!\s+(?:many|much|long|far|old|big|high|heavy|deep|fast|large|"
+                                    r"tall|wide|often)\b))", re.IGNORECASE)
+
+
+def answerable_by_candidates(question: str) -> bool:
+    return not _ASKS_REASON_OR_MANNER.search(question)
+
+
 def candidates(windows: list[Window], limit: int) -> list[str]:
     """Distinct spans of the windows, in the order the windows rank (best first), at most `limit`."""
     found: dict[str, str] = {}

@@ -1,6 +1,6 @@
 """Candidate answers drawn from the passages, and reading the model's pick among them."""
 
-from newsqa.service.candidates import candidates, pick
+from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window
 from newsqa.service.lexical import split_sentences
 
@@ -31,3 +31,10 @@ def test_the_pick_is_the_longest_option_the_reply_names():
     options = ["New Jersey", "New", "Oregon"]
     assert pick("New Jersey.", options) == "New Jersey"
     assert pick("none", options) is None
+
+
+def test_reasons_and_manners_are_not_offered_as_names():
+    assert not answerable_by_candidates("Why were some Kia and Hyundai SUVs recalled?")
+    assert not answerable_by_candidates("How did the police track it down?")
+    assert answerable_by_candidates("How many homes were evacuated?")
+    assert answerable_by_candidates("Who chaired the talks?")
