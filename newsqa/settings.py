@@ -30,8 +30,7 @@ class Settings(BaseSettings):
     window_chars: int = Field(240, ge=40, le=2000)  # a window grows around its best sentence to this size
     min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
     history_turns: int = Field(6, ge=0)  # latest conversation turns used to rewrite a follow-up
-    choose_when_unsure: bool = True  # an answer that doesn't stand becomes a choice among the passages' names
-    answer_candidates: int = Field(8, ge=1, le=30)  # options offered in that choice
+    answer_candidates: int = Field(8, ge=1, le=30)  # options offered when the model only echoed the question
 
     # generation
     llm_provider: Literal["local", "openai"] = "local"

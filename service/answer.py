@@ -100,19 +100,20 @@ class Answerer:
             asked = template.format(question=question, options=" | ".join(request.choices))
         context = render_context(windows)
         raw, confidence = self._generate(context, asked)
-        echoed = echoes_question(clean_answer(raw), question, idf)
-        if echoed:  # the small model often names who the question is about ("who killed X?" -> "X")
+
+        def check(answer: str) -> Verdict:
+            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
+
+        if echoes_question(clean_answer(raw), question, idf):
+            # The small model often names who the question is about ("who killed X?" -> "X"): it didn't answer.
+            # Choosing among what the passages name does better than the echo; failing that, the passage that
+            # best matches the question, quoted (its confidence would be the model's in the echo: none is given).
+            # A reply that merely isn't grounded is not given a second chance: that is usually a true refusal.
             log.info("model echoed the question (%r)", raw)
-        verdict = ground(question, "" if echoed else raw, windows, passages, idf, self.settings.min_question_coverage)
-        choosing = self.settings.choose_when_unsure and not request.choices and answerable_by_candidates(question)
-        if verdict.refused and choosing:
-            raw, confidence = self._choose(context, question, windows, idf)
-            verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
-        if verdict.refused and echoed:
-            # The passage that best matches the question answers better than the echo; grounding checks it.
-            # Its confidence would be the model's in the echo, so none is reported.
-            raw, confidence = windows[0].lead, None
-            verdict = ground(question, raw, windows, passages, idf, self.settings.min_question_coverage)
+            raw, confidence = self._choose(context, question, windows, idf) if not request.choices else ("", None)
+            if check(raw).refused:
+                raw, confidence = windows[0].lead, None
+        verdict = check(raw)
         timings.generate_ms = _ms(t)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
@@ -121,7 +122,9 @@ class Answerer:
 
     def _choose(self, context: str, question: str, windows: list[Window], idf: Idf) -> tuple[str, float | None]:
         """Choosing beats writing for a small model: what the passages name becomes the options (not what the
-        question is about, nor the answer that just failed); "none" is a refusal."""
+        question is about); "none" is no answer."""
+        if not answerable_by_candidates(question):
+            return "", None
         offered = candidates(windows, self.settings.answer_candidates + 1)
         options = [o for o in offered if not echoes_question(o, question, idf)]
         options = options[: self.settings.answer_candidates]

@@ -259,20 +259,20 @@ def test_one_question_reads_the_store_generation_once(seed_settings, fake_answer
 
 
 
-def test_an_answer_that_names_the_questions_subject_gives_way_to_the_best_passage(chat):
-    body = chat(WHO, "Abdullah Makki Muslih al-Rufayi").json()
+def test_an_answer_that_names_the_questions_subject_becomes_a_choice_among_what_the_passages_name(chat):
+    sudani = "Iraqi Prime Minister Mohammed Shia al-Sudani"
+    body = chat("Who said al-Rufayi had been killed?", "Abdullah Makki Muslih al-Rufayi", sudani).json()
+    assert body["refused"] is False and body["answer"].startswith(f"{sudani} [1]")
+
+
+def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
+    body = chat(WHO, "Abdullah Makki Muslih al-Rufayi", "none").json()
     assert body["refused"] is False and body["citations"]
     assert "carried out by Iraqi intelligence together with the U.S.-led coalition" in body["answer"]
     assert body["confidence"] is None  # the model's confidence was in the echo, not in this
 
 
-def test_an_answer_no_passage_states_becomes_a_choice_among_what_the_passages_name(chat):
+def test_an_answer_no_passage_states_gets_no_second_chance(chat):
     sudani = "Iraqi Prime Minister Mohammed Shia al-Sudani"
     body = chat("Who said al-Rufayi had been killed?", "Hezbollah", sudani).json()
-    assert body["refused"] is False and body["answer"].startswith(f"{sudani} [1]")
-    assert "Hezbollah" not in body["answer"]
-
-
-def test_a_choice_of_none_is_a_refusal(chat):
-    body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
     assert body["refused"] is True and body["citations"] == []
