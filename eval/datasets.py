@@ -176,9 +176,8 @@ def load_questions(path: Path) -> tuple[list[GoldQuestion], list[LineError]]:
         except ValidationError as e:
             errors.append(LineError(str(path), n, _validation_message(e)))
             continue
-        if q.id in seen:  # resume and the report key rows by id
-            errors.append(LineError(str(path), n, f"duplicate question id {q.id!r}"))
-            continue
+        if q.id in seen:  # every row is scored; resume and the report key rows by id, so it gets its own
+            q = q.model_copy(update={"id": f"{q.id}@{n}"})
         seen.add(q.id)
         questions.append(q)
     return questions, errors
