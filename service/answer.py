@@ -111,9 +111,12 @@ class Answerer:
             # A reply that merely isn't grounded is not given a second chance: that is usually a true refusal.
             log.info("model echoed the question (%r)", raw)
             raw, confidence = self._choose(context, question, windows, idf) if not request.choices else ("", None)
-            if check(raw).refused:
+            verdict = check(raw)
+            if verdict.refused:
                 raw, confidence = windows[0].lead, None
-        verdict = check(raw)
+                verdict = check(raw)
+        else:
+            verdict = check(raw)
         timings.generate_ms = _ms(t)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
@@ -125,8 +128,7 @@ class Answerer:
         question is about); "none" is no answer."""
         if not answerable_by_candidates(question):
             return "", None
-        offered = candidates(windows, self.settings.answer_candidates + 1)
-        options = [o for o in offered if not echoes_question(o, question, idf)]
+        options = [o for o in candidates(windows) if not echoes_question(o, question, idf)]
         options = options[: self.settings.answer_candidates]
         if not options:
             return "", None

@@ -42,8 +42,8 @@ def answerable_by_candidates(question: str) -> bool:
     return not _ASKS_REASON_OR_MANNER.search(question)
 
 
-def candidates(windows: list[Window], limit: int) -> list[str]:
-    """Distinct spans of the windows, in the order the windows rank (best first), at most `limit`."""
+def candidates(windows: list[Window]) -> list[str]:
+    """Distinct spans of the windows, in the order the windows rank (best first)."""
     found: dict[str, str] = {}
     for window in windows:
         for sentence in window.sentences:
@@ -52,7 +52,7 @@ def candidates(windows: list[Window], limit: int) -> list[str]:
                     span = match.group(0).strip(" ,.;:")
                     if len(span) > 1 and not (match.start() == 0 and _common_word(span)):
                         found.setdefault(fold(span), span)
-    return list(found.values())[:limit]
+    return list(found.values())
 
 
 def _common_word(span: str) -> bool:
