@@ -56,11 +56,10 @@ BACKGROUND_DOC_WORDS = 150
 @lru_cache(maxsize=1)
 def _english_stem_frequencies() -> dict[str, float]:
     """How often each stem occurs in English text (wordfreq), summed over the words that share it."""
+    common = {w: f for w, f in wordfreq.get_frequency_dict("en").items() if f >= 1e-7}  # rarer ones: as if unseen
     frequencies: dict[str, float] = {}
-    for word, frequency in wordfreq.get_frequency_dict("en").items():
-        if frequency >= 1e-7:  # rarer words weigh as much as unseen ones anyway
-            stem = _stem(word)
-            frequencies[stem] = frequencies.get(stem, 0.0) + frequency
+    for stem, frequency in zip(_STEMMER.stemWords(list(common)), common.values(), strict=True):
+        frequencies[stem] = frequencies.get(stem, 0.0) + frequency
     return frequencies
 
 
