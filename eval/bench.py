@@ -15,7 +15,7 @@ from newsqa.service.answer import Answerer
 from newsqa.service.schemas import ChatRequest
 from newsqa.settings import Settings
 from newsqa.store.embedding import get_embedder
-from newsqa.store.models import Article, headed
+from newsqa.store.models import Article
 
 
 def _percentiles(values: list[float]) -> str:
@@ -38,7 +38,7 @@ def run_bench(settings: Settings, articles: Path, questions: Path, answers: int,
         settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_host": None})
         embedder, chunker = get_embedder(settings), Chunker(settings)
         loaded = [a for a in load_paths([articles]) if isinstance(a, Article)]
-        texts = [headed(a.title, c.text) for a in loaded for c in chunker.chunks(a)]
+        texts = [c.headed_text for a in loaded for c in chunker.chunks(a)]
         if not texts:
             raise UsageError(f"no articles could be read from {articles}")
 

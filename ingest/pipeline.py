@@ -14,7 +14,7 @@ from newsqa.ingest.loaders import LoadError, load_paths
 from newsqa.settings import Settings
 from newsqa.store.embedding import Embedder, get_embedder
 from newsqa.store.index import Index, open_index, writer_lock
-from newsqa.store.models import Article, Chunk, headed
+from newsqa.store.models import Article, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _embed_and_store(index: Index, embedder: Embedder, chunks: list[Chunk], prog
         pending = None
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
-            vectors = embedder.encode([headed(c.article.title, c.text) for c in part])
+            vectors = embedder.encode([c.headed_text for c in part])
             if pending:
                 pending.result()
             pending = writer.submit(index.upsert, part, [c.text for c in part], vectors.tolist())

@@ -79,6 +79,11 @@ class Chunk:
     def id(self) -> str:
         return f"{self.article.key}:{self.article.content_hash[:12]}:{self.index}"
 
+    @property
+    def headed_text(self) -> str:
+        """What is embedded: the text with its headline."""
+        return headed(self.article.title, self.text)
+
 
 @dataclass(frozen=True)
 class ChunkMeta:
