@@ -37,7 +37,7 @@ def run_bench(settings: Settings, articles: Path, questions: Path, answers: int,
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_host": None})
         embedder, chunker = get_embedder(settings), Chunker(settings)
-        loaded = [a for a in load_paths([articles]) if isinstance(a, Article)]
+        loaded = [a for a in load_paths([articles], settings) if isinstance(a, Article)]
         texts = [c.headed_text for a in loaded for c in chunker.chunks(a)]
         if not texts:
             raise UsageError(f"no articles could be read from {articles}")

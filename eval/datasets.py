@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from newsqa.eval.metrics import normalize
 from newsqa.service.schemas import Turn
+from newsqa.settings import Settings
 
 # Dev-set evidence whose `match` starts with this is a best-effort guess, not gold (see eval/README.md).
 HEURISTIC_MATCH_PREFIX = "heuristic"
@@ -184,32 +185,37 @@ def load_questions(path: Path) -> tuple[list[GoldQuestion], list[LineError]]:
 
 
 class ArticleText(BaseModel):
-    id: str  # the id the index stores (ingest's Article.key)
+    id: str  # the id the index stores (ingest's Article.key, scoped by source: "cnn.com:a1")
+    input_id: str | None = None  # the id the articles file gives it ("a1"), which gold evidence may name
     text: str
 
 
-def load_articles(path: Path) -> tuple[list[ArticleText], list[str]]:
+def load_articles(path: Path, settings: Settings) -> tuple[list[ArticleText], list[str]]:
     """Article ids and text through the same loaders the index is built with, so ids agree with the index."""
     from newsqa.ingest.loaders import load_paths
     from newsqa.store.models import Article
 
     articles: list[ArticleText] = []
     errors: list[str] = []
-    for item in load_paths([path]):
+    for item in load_paths([path], settings):
         if isinstance(item, Article):
-            articles.append(ArticleText(id=item.key, text=f"{item.title}\n{item.body}"))
+            articles.append(ArticleText(id=item.key, input_id=item.id, text=f"{item.title}\n{item.body}"))
         else:
             errors.append(str(item))  # a LoadError names file and line
     return articles, errors
 
 
 def resolve_evidence(questions: list[GoldQuestion], articles: list[ArticleText]) -> dict[str, list[str]]:
-    """Fill in the article of quote-only evidence, and flag evidence the articles file cannot back.
+    """Fill in the article of quote-only evidence, name each evidence article by its index key (the articles
+    file's "a1" is "cnn.com:a1" in the index), and flag evidence the articles file cannot back.
 
     Returns {question id: [problem, ...]} for the report. Missing evidence articles are dropped from a
     question's gold set, so retrieval metrics measure the retriever rather than gaps in the data.
     """
-    known = {a.id for a in articles}
+    keys: dict[str, list[str]] = {}  # an evidence id, as the index key or the file's id → index keys
+    for a in articles:
+        for name in {a.id, a.input_id or a.id}:
+            keys.setdefault(name, []).append(a.id)
     normalized = [(a.id, f" {normalize(a.text)} ") for a in articles]
     flags: dict[str, list[str]] = {}
     for q in questions:
@@ -222,13 +228,13 @@ def resolve_evidence(questions: list[GoldQuestion], articles: list[ArticleText])
                     flags.setdefault(q.id, []).append(f"quote not found in any article: {e.text!r}")
                 kept.append(e)  # the quote still scores citations
                 kept += [Evidence(article_id=aid, gold=e.gold) for aid in found]
-            elif e.article_id not in known:
+            elif e.article_id not in keys:
                 if e.gold:
                     flags.setdefault(q.id, []).append(
                         f"evidence article {e.article_id} missing from articles"
                     )
                 kept.append(e.model_copy(update={"article_id": None}))
             else:
-                kept.append(e)
+                kept += [e.model_copy(update={"article_id": key}) for key in keys[e.article_id]]
         q.evidence = kept
     return flags

@@ -186,7 +186,7 @@ def run_eval(
 
     gold, question_errors = load_questions(questions)
     gold = gold[:limit] if limit is not None else gold
-    article_texts, article_errors = load_articles(articles)
+    article_texts, article_errors = load_articles(articles, settings)
     input_errors = [str(e) for e in question_errors] + article_errors
     for e in input_errors:
         print(f"skipped {e}", file=sys.stderr)

@@ -4,11 +4,29 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-# Page furniture that scrapers and copy-paste leave at the edges of an article.
-FURNITURE = {
-    "post comment", "comments", "leave a comment", "share", "share this article", "advertisement",
-    "skip to content", "read more", "subscribe", "sign up", "print", "email",
-}
+# Whole lines of page furniture that scrapers and copy-paste leave anywhere in a body; the model once answered
+# a question with "How relevant is this ad to you?". Each pattern must match the entire line (trailing ".:!?"
+# aside) and is worded so that no sentence of news matches it.
+FURNITURE = [re.compile(pattern, re.IGNORECASE) for pattern in (
+    # ad slots, and the feedback form that comes with a news site's video ads
+    r"advertisement|advert|skip advert(isement)?|sponsored( content)?|ad feedback|story continues below( advert.*)?",
+    r"(\d+\. )?how relevant is this ad to you|video player was slow to load content .* other issues",
+    r"video ad feedback .{0,200}",
+    # newsletter banners: a short line about signing up that addresses the reader, or starts by asking
+    r"(?=.*\b(sign up|subscribe)\b)(?=(sign up|subscribe)\b"
+    r"|.*\b(sign up here|subscribe here|newsletter here|sign up now|subscribe now|your inbox|sign up for free)\b"
+    r"|.*\b(our|free)( \S+){0,3} newsletter\b).{0,300}",
+    # cookie banners
+    r"(we|this (web)?site|our (web)?site) uses? cookies\b.{0,300}|(accept|reject|manage)( all)? cookies"
+    r"|cookie (settings|preferences|policy)",
+    # share, comment and navigation links
+    r"(share|tweet|email|print|save)( this)?( article| story| page| post)?"
+    r"|share (on|via|to) (facebook|twitter|x|whatsapp|linkedin|reddit|email)",
+    r"((leave|post|add|view|show|read|load|see) )?(a |all |the )?(\d+ )?comments?( \(\d+\))?",
+    r"copy link|skip to (main )?content|read more",
+    # links to other stories: "Related: <headline>", and "More:<headline>" glued as only a scraped link is
+    r"(related|read more|see also) ?:.{1,200}|more:\S.{0,200}",
+)]
 _PERCENT_ESCAPE = re.compile(r"%(?:2[0-9A-F]|3[A-F])")
 _SPACES = re.compile(r"[ \t\u00a0\u200b]+")
 
@@ -19,11 +37,12 @@ def normalise_text(text: str) -> str:
     if len(_PERCENT_ESCAPE.findall(text)) >= 3:
         text = unquote(text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    while lines and (not lines[-1] or lines[-1].casefold().rstrip(".:!") in FURNITURE):
-        lines.pop()
-    while lines and not lines[0]:
-        lines.pop(0)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    kept = "\n".join(line for line in lines if not is_furniture(line))
+    return re.sub(r"\n{3,}", "\n\n", kept).strip("\n")
+
+
+def is_furniture(line: str) -> bool:
+    return any(pattern.fullmatch(line.rstrip(".:!?")) for pattern in FURNITURE)
 
 
 def normalise_title(title: str) -> str:

@@ -39,7 +39,7 @@ class IngestSummary:
 
 
 def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True) -> IngestSummary:
-    return ingest_items(load_paths(paths), settings, progress)
+    return ingest_items(load_paths(paths, settings), settings, progress)
 
 
 def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progress: bool = True) -> IngestSummary:

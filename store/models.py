@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+# An article key used as is: short, and only characters that read plainly in ids, logs and reports.
+_PLAIN_KEY = re.compile(r"[\w.:@/+-]{1,128}")
+
 
 def source_key(source: str | None) -> str | None:
     """An outlet as stored and filtered on: 'https://www.newarab.com/x' and 'www.newarab.com' are 'newarab.com'."""
@@ -34,22 +37,26 @@ class Article:
     published_at: datetime | None = None
     id: str | None = None  # given by the input; otherwise derived, see `key`
     origin: str = ""  # file (and line) it came from, for messages
+    site_name: str | None = None  # the name a web page gives itself: shown, never trusted as its source
 
     @property
     def key(self) -> str:
-        """Stable identity across re-ingests: the given id, else the url, else source + headline.
+        """Stable identity across re-ingests, within the article's source: "usatoday.com:123" for a given id,
+        else a hash of the source with the url, else with the headline.
 
-        Keying on the headline (not the file name) stores the same story once under any file name,
-        and lets an edited body replace the old version instead of sitting beside it.
+        Scoping by source keeps two feeds that both number an item "123", or a page that claims another
+        outlet's url, from replacing each other. Keying on the headline (not the file name) stores the same
+        story once under any file name, and lets an edited body replace the old version.
         """
         if self.id:
-            return self.id
-        basis = self.url or f"{self.source or ''}\n{self.title.casefold()}"
-        return "a_" + hashlib.sha256(basis.encode()).hexdigest()[:16]
+            scoped = f"{self.source}:{self.id}" if self.source else self.id
+            return scoped if _PLAIN_KEY.fullmatch(scoped) else "i_" + _digest(scoped)
+        return "a_" + _digest(f"{self.source or ''}\n{self.url or self.title.casefold()}")
 
     @property
     def content_hash(self) -> str:
         parts = [self.title, self.body, self.source or "", self.url or "", self.published_iso or ""]
+        parts += [self.site_name] if self.site_name else []  # so articles without one keep their hash
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     @property
@@ -65,6 +72,10 @@ class Article:
     def published_iso(self) -> str | None:
         utc = self.published_utc
         return utc.date().isoformat() if utc else None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class ChunkMeta:
     url: str | None = None
     published_at: str | None = None  # ISO date (UTC)
     published_ts: int | None = None  # UTC epoch seconds, for date-range filters
+    site_name: str | None = None
 
     @classmethod
     def of(cls, chunk: Chunk) -> "ChunkMeta":
@@ -108,6 +120,7 @@ class ChunkMeta:
             article_id=article.key, content_hash=article.content_hash, title=article.title,
             chunk_index=chunk.index, start=chunk.start, end=chunk.end, source=article.source, url=article.url,
             published_at=article.published_iso, published_ts=int(utc.timestamp()) if utc else None,
+            site_name=article.site_name,
         )
 
     @classmethod

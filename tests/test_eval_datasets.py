@@ -1,11 +1,12 @@
 import json
 from pathlib import Path
 
-from conftest import DEMO_DIR
+from conftest import DEMO_DIR, make_settings
 
 from newsqa.eval.datasets import load_articles, load_questions, resolve_evidence
 
 GOLD = Path(__file__).resolve().parent.parent / "eval" / "gold"
+SETTINGS = make_settings(Path("data"))  # the loaders' limits only: nothing is written
 
 DEV_LINE = {
     "id": "rtqa_1",
@@ -93,7 +94,7 @@ def test_missing_evidence_articles_and_unfound_quotes_are_flagged(tmp_path):
             "{broken",
         ],
     )
-    articles, article_errors = load_articles(articles_path)
+    articles, article_errors = load_articles(articles_path, SETTINGS)
     assert [a.id for a in articles] == ["a1"]
     assert len(article_errors) == 1 and f"{articles_path}:2" in article_errors[0]
 
@@ -113,7 +114,7 @@ def test_missing_evidence_articles_and_unfound_quotes_are_flagged(tmp_path):
 
 def test_an_evidence_article_missing_from_the_articles_is_flagged(tmp_path):
     articles, _ = load_articles(
-        write_jsonl(tmp_path / "a.jsonl", [{"id": "other", "title": "T", "body": "B"}])
+        write_jsonl(tmp_path / "a.jsonl", [{"id": "other", "title": "T", "body": "B"}]), SETTINGS
     )
     questions, _ = load_questions(write_jsonl(tmp_path / "q.jsonl", [DEV_LINE]))
     flags = resolve_evidence(questions, articles)
@@ -134,6 +135,18 @@ def test_the_demo_gold_set_is_valid_and_every_quote_is_in_the_demo_corpus():
     assert errors == []
     assert len(questions) >= 60 and sum(q.unanswerable for q in questions) >= 15
     assert sum(bool(q.history) for q in questions) >= 5  # follow-ups that need the conversation
-    articles, article_errors = load_articles(DEMO_DIR)
+    articles, article_errors = load_articles(DEMO_DIR, SETTINGS)
     assert article_errors == []
     assert resolve_evidence(questions, articles) == {}
+
+
+def test_evidence_naming_the_files_id_is_matched_to_the_index_key_scoped_by_source(tmp_path):
+    articles, _ = load_articles(write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "a1", "source": "cnn.com", "title": "Williams at the US Open", "body": "Williams played the U.S. Open."},
+        {"id": "a1", "source": "usatoday.com", "title": "Open Draw", "body": "The draw was made on Thursday."},
+    ]), SETTINGS)
+    assert [a.id for a in articles] == ["cnn.com:a1", "usatoday.com:a1"]  # what retrieval returns
+    questions, _ = load_questions(write_jsonl(tmp_path / "q.jsonl", [DEV_LINE]))
+    assert resolve_evidence(questions, articles) == {}
+    # the file's "a1" names both (the dev set's ids are unique, so there it names one); retrieval is scored on keys
+    assert questions[0].evidence_ids() == {"cnn.com:a1", "usatoday.com:a1"}

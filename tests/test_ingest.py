@@ -48,7 +48,7 @@ def chunks_of(settings, article_id: str) -> list[StoredChunk]:
 
 
 def only_article(path: Path) -> Article:
-    [article] = list(load_paths([path]))
+    [article] = list(load_paths([path], make_settings(path.parent)))
     assert isinstance(article, Article)
     return article
 
@@ -92,7 +92,7 @@ def test_reingesting_the_same_files_writes_nothing(demo):
 
 def test_every_chunk_points_back_into_its_article(demo):
     settings, _ = demo
-    articles = {a.key: a for a in load_paths([DEMO_DIR])}
+    articles = {a.key: a for a in load_paths([DEMO_DIR], settings)}
     chunks = stored_chunks(settings)
     assert {c.meta.article_id for c in chunks} == set(articles)
     for chunk in chunks:
@@ -307,5 +307,27 @@ def test_an_article_the_chunker_cannot_cut_fails_alone_and_is_named(tmp_path, mo
     assert (summary.added, summary.failed) == (1, 1)
     [error] = summary.errors
     assert error.startswith(f"{bad}: could not be cut into chunks")
-    assert [a.title for a in load_paths([good])] == [HEADLINE]
+    assert [a.title for a in load_paths([good], settings)] == [HEADLINE]
     assert len(open_index(settings).article_hashes()) == 1
+
+
+def test_malformed_records_fail_alone_and_two_feeds_numbering_alike_are_both_stored(tmp_path):
+    settings = make_settings(tmp_path / "data", max_record_chars=5_000)
+    feed = tmp_path / "feeds.jsonl"
+    good = [
+        {"id": "123", "source": "north-gazette.example", "title": HEADLINE, "body": "\n\n".join(OLD_PARAGRAPHS)},
+        {"id": "123", "source": "south-herald.example", "title": "Council Funds Library", "body": NEW_PARAGRAPHS[1]},
+    ]
+    bad = [
+        b'{"title": "Huge", "body": "B.", "views": ' + b"9" * 5000 + b"}",
+        b'{"title": "Deep", "body": "B.", "tags": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        '{"title": "Caf\u00e9", "body": "Opened."}'.encode("latin-1"),
+        json.dumps({"title": "Wall", "body": "x" * 10_000_000}).encode(),  # 10 MB without a space to split at
+    ]
+    feed.write_bytes(b"\n".join([json.dumps(good[0]).encode(), *bad, json.dumps(good[1]).encode()]))
+    summary = ingest_paths([feed], settings, progress=False)
+    assert (summary.added, summary.failed) == (2, 4)
+    assert [e.split(": ")[0] for e in summary.errors] == [f"{feed}:{n}" for n in (2, 3, 4, 5)]
+    assert summary.errors[3].endswith("over the 5,000-character limit (NEWSQA_MAX_RECORD_CHARS)")
+    assert {c.meta.article_id for c in stored_chunks(settings)} == {"north-gazette.example:123",
+                                                                   "south-herald.example:123"}
