@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +11,11 @@ from tqdm import tqdm
 
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import LoadError, load_paths
+from newsqa.ingest.removal import published_before, retention_cutoff
 from newsqa.settings import Settings
+from newsqa.store.check import adopt_legacy, find_problems, repair
 from newsqa.store.embedding import Embedder, get_embedder
-from newsqa.store.index import Index, open_index, writer_lock
+from newsqa.store.index import Index, StoredArticle, open_index, writer_lock
 from newsqa.store.models import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class IngestSummary:
     unchanged: int = 0
     duplicates: int = 0  # the same article met twice in this batch (e.g. under two file names)
     failed: int = 0
+    expired: int = 0  # removed as older than the retention period
     chunks_written: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -33,7 +36,8 @@ class IngestSummary:
     def line(self) -> str:
         return (
             f"articles: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.duplicates} duplicate, {self.failed} failed; {self.chunks_written} chunks written "
+            f"{self.duplicates} duplicate, {self.failed} failed{f', {self.expired} expired' if self.expired else ''}; "
+            f"{self.chunks_written} chunks written "
             f"in {self.seconds:.1f}s"
         )
 
@@ -47,34 +51,50 @@ def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progr
     summary = IngestSummary()
     with writer_lock(settings.data_dir):
         index = open_index(settings)
-        stored = index.article_hashes()
-        pending: dict[str, Article | None] = {}
-        for item in tqdm(items, desc="loading", unit=" articles", disable=not progress):
-            if isinstance(item, LoadError):
-                summary.failed += 1
-                summary.errors.append(str(item))
-                log.warning("skipped %s", item)
-            else:
-                if item.key in pending:  # met twice in one batch: the later version wins
-                    summary.duplicates += 1
-                    log.info("%s: same article as one met before in this batch", item.origin)
-                unchanged = stored.get(item.key) == item.content_hash
-                pending[item.key] = None if unchanged else item  # None: seen, nothing to write
-        summary.unchanged = sum(1 for a in pending.values() if a is None)
-        changed = [a for a in pending.values() if a is not None]
+        adopt_legacy(index)
+        if index.write_interrupted() and (problems := find_problems(index)):
+            log.warning("the last write to %s was interrupted: %s; repairing", settings.data_dir, problems.summary())
+            repair(index, problems)
+        records = index.articles()
+        cutoff = retention_cutoff(settings.retention_days)
+        expired = {a.id for a in records.values() if published_before(a.published_ts, cutoff)}
+        changed = _changed(items, records, cutoff, expired, summary, progress)
         cut = _cut(changed, settings, summary) if changed else {}  # only now load the model
-        summary.added = sum(1 for a in cut if a.key not in stored)
+        summary.added = sum(1 for a in cut if a.key not in records)
         summary.updated = len(cut) - summary.added
-        if cut:
-            chunks = [c for article_chunks in cut.values() for c in article_chunks]
-            _embed_and_store(index, get_embedder(settings), chunks, progress)
-            for article in cut:
-                if article.key in stored:
-                    index.delete_stale(article.key, article.content_hash)
-            index.bump_generation()
-            summary.chunks_written = len(chunks)
+        summary.expired = len(expired)
+        if cut or expired & records.keys():
+            with index.writing():
+                if cut:
+                    _embed_and_store(index, get_embedder(settings), cut, settings.embed_batch_size, progress)
+                index.remove(sorted(expired & records.keys()))
+            summary.chunks_written = sum(len(chunks) for chunks in cut.values())
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _changed(items: Iterable[Article | LoadError], records: dict[str, StoredArticle], cutoff: float | None,
+             expired: set[str], summary: IngestSummary, progress: bool) -> list[Article]:
+    """The articles to write: new or edited, and not past the retention period (those join `expired`)."""
+    pending: dict[str, Article | None] = {}
+    for item in tqdm(items, desc="loading", unit=" articles", disable=not progress):
+        if isinstance(item, LoadError):
+            summary.failed += 1
+            summary.errors.append(str(item))
+            log.warning("skipped %s", item)
+            continue
+        utc = item.published_utc
+        if published_before(utc.timestamp() if utc else None, cutoff):
+            expired.add(item.key)
+            continue
+        if item.key in pending:  # met twice in one batch: the later version wins
+            summary.duplicates += 1
+            log.info("%s: same article as one met before in this batch", item.origin)
+        record = records.get(item.key)
+        unchanged = record is not None and record.content_hash == item.content_hash
+        pending[item.key] = None if unchanged else item  # None: seen, nothing to write
+    summary.unchanged = sum(1 for a in pending.values() if a is None)
+    return [a for a in pending.values() if a is not None]
 
 
 def _cut(articles: list[Article], settings: Settings, summary: IngestSummary) -> dict[Article, list[Chunk]]:
@@ -90,19 +110,33 @@ def _cut(articles: list[Article], settings: Settings, summary: IngestSummary) ->
     return cut
 
 
-def _embed_and_store(index: Index, embedder: Embedder, chunks: list[Chunk], progress: bool) -> None:
-    """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's."""
-    batch = 256
+def _embed_and_store(
+    index: Index, embedder: Embedder, cut: dict[Article, list[Chunk]], batch: int, progress: bool
+) -> None:
+    """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's.
+
+    An article is recorded complete in the batch that stores its last chunk, and only then are its older
+    versions deleted: a kill at any point leaves each article whole in one version, plus debris readers skip."""
+    chunks = [c for article_chunks in cut.values() for c in article_chunks]
+
+    def store(part: list[Chunk], vectors: list[Sequence[float]]) -> None:
+        index.upsert(part, [c.text for c in part], vectors)
+        finished = [c.article for c in part if c.index == len(cut[c.article]) - 1]
+        if finished:
+            index.record([StoredArticle.of(article, len(cut[article])) for article in finished])
+        for article in finished:
+            index.delete_stale(article.key, article.content_hash)
+
     with ThreadPoolExecutor(max_workers=1) as writer, tqdm(
         total=len(chunks), desc="embedding", unit=" chunks", disable=not progress
     ) as bar:
         pending = None
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
-            vectors = embedder.encode([c.headed_text for c in part])
+            vectors = embedder.encode([c.headed_text for c in part]).tolist()
             if pending:
                 pending.result()
-            pending = writer.submit(index.upsert, part, [c.text for c in part], vectors.tolist())
+            pending = writer.submit(store, part, vectors)
             bar.update(len(part))
         if pending:
             pending.result()

@@ -101,7 +101,7 @@ def ask(
         _fail(_validation_message(exc), 2)
     with _user_errors():
         answerer = Answerer.from_settings(settings)
-        if answerer.index.count() == 0:  # say where we looked: the data dir is relative to where you are
+        if answerer.store.current().empty:  # say where we looked: the data dir is relative to where you are
             typer.secho(f"note: no articles are indexed in {settings.data_dir.resolve()} (NEWSQA_DATA_DIR)",
                         fg="yellow", err=True)
         response = answerer.answer(request)
@@ -141,9 +141,49 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     settings = _settings()
     with _user_errors():
         index = open_index(settings)
-        figures = {"articles": len(index.article_hashes()), "chunks": index.count(),
+        figures = {"articles": len(index.articles()), "chunks": index.count(),
                    "data_dir": str(settings.data_dir.resolve())}
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{k}: {v}" for k, v in figures.items()))
+
+
+@app.command()
+def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what is found.")] = False) -> None:
+    """Find what an interrupted ingest or removal left behind (stray chunks, incomplete articles)."""
+    from newsqa.store.check import adopt_legacy, find_problems
+    from newsqa.store.check import repair as repair_store
+    from newsqa.store.index import open_index, writer_lock
+
+    settings = _settings()
+    with _user_errors(), writer_lock(settings.data_dir):  # a write under way looks like damage
+        index = open_index(settings)
+        adopt_legacy(index)
+        problems = find_problems(index)
+        typer.echo(problems.summary())
+        if problems and repair:
+            repair_store(index, problems)
+            typer.echo("repaired")
+    if problems and not repair:
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(
+    article_ids: Annotated[list[str] | None, typer.Argument(help="Article ids (a citation's article_id).")] = None,
+    source: Annotated[str | None, typer.Option(help="Every article of this outlet.")] = None,
+    before: Annotated[str | None, typer.Option(help="Every article published before this date.")] = None,
+) -> None:
+    """Remove articles from the index, each whole."""
+    from newsqa.ingest.removal import remove_articles
+
+    if not (article_ids or source or before):
+        _fail("name what to remove: article ids, --source or --before", 2)
+    settings = _settings()
+    with _user_errors():
+        removed = remove_articles(settings, article_ids or [], source, _parse_day(before, "before"))
+    missing = sorted(set(article_ids or []) - set(removed))
+    for article_id in missing:
+        typer.secho(f"not found: {article_id}", fg="yellow", err=True)
+    typer.echo(f"removed {len(removed)} articles")
 
 
 @app.command("eval")
@@ -180,7 +220,9 @@ def slack() -> None:
 
     settings = _settings()
     with _user_errors():
-        run_socket_mode(settings, Answerer.from_settings(settings).answer)
+        answerer = Answerer.from_settings(settings)
+        answerer.store.follow()
+        run_socket_mode(settings, answerer.answer)
 
 
 @app.command()

@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(30, ge=0)
     max_file_mb: float = Field(100, gt=0)  # a larger file is rejected unread
     max_record_chars: int = Field(300_000, ge=1_000)  # ~3x the longest dev-set body; bounds chunking time
-    embed_batch_size: int = 64
+    embed_batch_size: int = Field(64, ge=1)  # chunks per embedding call, and per store write
+    retention_days: int | None = Field(None, ge=1)  # articles published longer ago expire on ingest; None: kept
 
     # read path
     top_k: int = Field(5, ge=1, le=50)
@@ -31,6 +32,7 @@ class Settings(BaseSettings):
     context_windows: int = Field(4, ge=1, le=20)  # sentence windows handed to the model
     window_chars: int = Field(240, ge=40, le=2000)  # a window grows around its best sentence to this size
     min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
+    store_poll_seconds: float = Field(1.0, gt=0)  # how often a server looks for a finished ingest
     history_turns: int = Field(6, ge=0)  # latest conversation turns used to rewrite a follow-up
     answer_candidates: int = Field(8, ge=1, le=30)  # options offered when the model only echoed the question
 

@@ -18,24 +18,25 @@ from newsqa.service.llm import answer_logprobs, build_chat_model, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
 from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
+from newsqa.service.store_view import StoreView
 from newsqa.settings import Settings
 from newsqa.store.embedding import Embedder, get_embedder
-from newsqa.store.index import Index, open_index
 
 log = logging.getLogger(__name__)
 
 
 class Answerer:
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder, chat_model: BaseChatModel | None = None):
+    def __init__(self, settings: Settings, store: StoreView, embedder: Embedder,
+                 chat_model: BaseChatModel | None = None):
         self.settings = settings
-        self.index = index
+        self.store = store
         self.embedder = embedder
         self._chat_model = chat_model
-        self.retriever = HybridRetriever(index, embedder, settings.candidates)
+        self.retriever = HybridRetriever(embedder, settings.candidates)
 
     @classmethod
     def from_settings(cls, settings: Settings, chat_model: BaseChatModel | None = None) -> "Answerer":
-        return cls(settings, open_index(settings), get_embedder(settings), chat_model)
+        return cls(settings, StoreView(settings), get_embedder(settings), chat_model)
 
     @cached_property
     def chat_model(self) -> BaseChatModel:
@@ -64,12 +65,13 @@ class Answerer:
             log.exception("the chat model failed to load; answers will fail until it does")
 
     def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
-        return self.retriever.search(question, filters, k)
+        return self.retriever.search(question, self.store.current(), filters, k)
 
     def answer(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
         timings = Timings()
-        if self.index.count() == 0:
+        snapshot = self.store.current()  # one generation of the store for the whole question
+        if snapshot.empty:
             return self._refusal("empty_index", timings, started)
         question = request.question
         standalone = self._standalone(question, request) if request.history and self.settings.history_turns else None
@@ -79,9 +81,8 @@ class Answerer:
             return self._refusal("refusal", timings, started, standalone)
 
         t = time.perf_counter()
-        lexical = self.retriever.lexical()  # one snapshot of the store for the whole question
-        idf = lexical.idf
-        passages = self.retriever.search(question, request.filters, request.top_k or self.settings.top_k, lexical)
+        idf = snapshot.lexical.idf
+        passages = self.retriever.search(question, snapshot, request.filters, request.top_k or self.settings.top_k)
         timings.retrieve_ms = _ms(t)
         best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
         if best_coverage < self.settings.min_question_coverage:

@@ -31,6 +31,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.answerer = answerer or Answerer.from_settings(settings)
+        app.state.answerer.store.follow()  # an ingest by another process is answered from without a restart
         # Load the model off the request path, so the first question doesn't pay for it; /readyz tells when.
         threading.Thread(target=app.state.answerer.warm_up, daemon=True, name="warm-up").start()
         if settings.slack_bot_token and settings.slack_signing_secret:
@@ -38,6 +39,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
 
             mount_slack(app, build_slack_app(settings, app.state.answerer.answer))
         yield
+        app.state.answerer.store.close()
 
     app = FastAPI(
         title="newsqa", version="0.1.0", lifespan=lifespan,
@@ -72,7 +74,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     @app.get("/readyz")
     def readyz(answerer: AnswererDep) -> JSONResponse:
         try:
-            has_articles = answerer.index.count() > 0
+            snapshot = answerer.store.current()
+            has_articles = not snapshot.empty and snapshot.index.count() > 0
         except Exception:  # a probe reports what it finds; the log says why
             log.exception("readiness: the store can't be read")
             has_articles = False

@@ -1,6 +1,5 @@
 """Hybrid retrieval: dense (Chroma) and BM25 (bm25s) candidates, fused by reciprocal rank."""
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -91,7 +90,7 @@ class Scope:
 
 
 class LexicalIndex:
-    """BM25 over every stored chunk (headline + text), rebuilt when the store's generation changes."""
+    """BM25 over a snapshot's chunks (headline + text)."""
 
     def __init__(self, chunks: list[StoredChunk]):
         self.chunks = chunks
@@ -114,30 +113,44 @@ class LexicalIndex:
         return [self.chunks[i] for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The store as one generation left it, complete articles only: the dense and BM25 sides agree on which
+    version of each article exists, even while a writer is part-way through the next generation."""
+
+    generation: str
+    index: Index
+    versions: dict[str, str]  # article id → the content hash of its complete version
+    lexical: LexicalIndex
+
+    @classmethod
+    def load(cls, index: Index) -> "Snapshot":
+        generation = index.generation()  # read first: a write that lands meanwhile makes the next one differ
+        versions = {a.id: a.content_hash for a in index.articles().values()}
+        return cls(generation, index, versions, LexicalIndex([c for c in index.all_chunks() if cls._of(versions, c)]))
+
+    @staticmethod
+    def _of(versions: dict[str, str], chunk: StoredChunk) -> bool:
+        return versions.get(chunk.meta.article_id) == chunk.meta.content_hash
+
+    def admits(self, chunk: StoredChunk) -> bool:
+        return self._of(self.versions, chunk)
+
+    @property
+    def empty(self) -> bool:
+        return not self.versions
+
+
 class HybridRetriever:
-    def __init__(self, index: Index, embedder: Embedder, candidates: int):
-        self.index = index
+    def __init__(self, embedder: Embedder, candidates: int):
         self.embedder = embedder
         self.candidates = candidates
-        self._lexical: LexicalIndex | None = None
-        self._generation: str | None = None
-        self._lock = threading.Lock()
 
-    def lexical(self) -> LexicalIndex:
-        """The BM25 side as of the store's current generation; a question uses one snapshot throughout."""
-        generation = self.index.generation()
-        with self._lock:
-            if self._lexical is None or generation != self._generation:
-                self._lexical = LexicalIndex(list(self.index.all_chunks()))
-                self._generation = generation
-            return self._lexical
-
-    def search(self, question: str, filters: Filters | None = None, k: int = 5,
-               lexical: LexicalIndex | None = None) -> list[Passage]:
+    def search(self, question: str, snapshot: Snapshot, filters: Filters | None = None, k: int = 5) -> list[Passage]:
         scope = Scope.of(filters or Filters())
         vector = self.embedder.embed_query(question)
-        dense = self.index.query(vector, self.candidates, scope.where())
-        sparse = (lexical or self.lexical()).search(terms(question), self.candidates, scope)
+        dense = [c for c in snapshot.index.query(vector, self.candidates, scope.where()) if snapshot.admits(c)]
+        sparse = snapshot.lexical.search(terms(question), self.candidates, scope)
         fused: dict[str, Passage] = {}
         for rank, chunk in enumerate(dense):
             fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1))

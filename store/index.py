@@ -1,4 +1,8 @@
-"""The only module that talks to Chroma: client, metadata schema, upsert/delete, the writer lock."""
+"""The only module that talks to Chroma: client, metadata schema, upsert/delete, the writer lock.
+
+Two collections: the chunks (text, vector, ChunkMeta) and one record per article, written only after all of
+that article's chunks. A chunk counts only when its article's record names its version: that is what makes an
+article all or nothing, whatever a writer was killed by."""
 
 import logging
 import time
@@ -9,15 +13,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import chromadb
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
 
 from newsqa.errors import StoreLocked, StoreUnavailable
 from newsqa.settings import Settings
-from newsqa.store.models import Chunk, ChunkMeta, headed
+from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
 log = logging.getLogger(__name__)
+PAGE = 5000  # records per read: Chroma answers large gets in pages
+_WRITING = "writing"  # "1" on the article records while a writer works; left so if it dies
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,38 @@ class StoredChunk:
         return headed(self.meta.title, self.text)
 
 
-def open_index(settings: Settings) -> "Index":
-    """The configured store: the embedded one under the data dir, or a Chroma server."""
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article's completeness record: its stored version and how many chunks that version has."""
+
+    id: str
+    content_hash: str
+    chunks: int
+    title: str
+    source: str | None = None
+    published_ts: int | None = None
+
+    @classmethod
+    def of(cls, article: Article, chunks: int) -> "StoredArticle":
+        utc = article.published_utc
+        return cls(article.key, article.content_hash, chunks, article.title, article.source,
+                   int(utc.timestamp()) if utc else None)
+
+
+def open_index(settings: Settings, fresh: bool = False) -> "Index":
+    """The configured store: the embedded one under the data dir, or a Chroma server.
+
+    `fresh`: read the embedded store as it is now. Chroma keeps one client system per path and process, and
+    that system never sees vectors another process wrote after it loaded them; handles already given out
+    keep working on the old one."""
     chroma = ChromaSettings(anonymized_telemetry=False)
     try:
         if settings.chroma_host:
             client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma)
         else:
             settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
             client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma)
         return Index(client, settings.collection)
     except Exception as exc:  # Chroma raises many types here; what they mean to a user is one thing
@@ -52,21 +83,30 @@ class Index:
         self.collection = client.get_or_create_collection(
             collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+        # Records are only ever read by id or metadata; Chroma still wants a vector for each, so they get [0].
+        self.records = client.get_or_create_collection(f"{collection_name}_articles", embedding_function=None)
 
     # --- reads -------------------------------------------------------------------------------
 
     def count(self) -> int:
+        """Chunks stored, crash debris included (readers skip it; see `articles`)."""
         return self.collection.count()
 
-    def article_hashes(self) -> dict[str, str]:
-        """article id → content hash, from each article's first chunk."""
-        got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
-        return {str(m["article_id"]): str(m["content_hash"]) for m in got["metadatas"] or []}
+    def articles(self) -> dict[str, StoredArticle]:
+        """The complete articles: id → record."""
+        records: dict[str, StoredArticle] = {}
+        for offset in range(0, self.records.count(), PAGE):
+            got = self.records.get(include=["metadatas"], limit=PAGE, offset=offset)
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+        return records
 
-    def all_chunks(self, page: int = 5000) -> Iterator[StoredChunk]:
-        for offset in range(0, self.count(), page):
-            got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            yield from _stored(got["ids"], got["documents"], got["metadatas"])
+    def all_chunks(self, with_text: bool = True) -> Iterator[StoredChunk]:
+        """Every stored chunk, debris included; without text for a cheap scan."""
+        include: list[Any] = ["documents", "metadatas"] if with_text else ["metadatas"]
+        for offset in range(0, self.count(), PAGE):
+            got = self.collection.get(include=include, limit=PAGE, offset=offset)
+            yield from _stored(got["ids"], got["documents"] or [""] * len(got["ids"]), got["metadatas"])
 
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         """The k nearest chunks, nearest first."""
@@ -83,6 +123,16 @@ class Index:
         """Changes whenever the stored chunks change; readers use it to refresh derived indexes."""
         fresh = self.client.get_collection(self.collection.name)  # another process may have written
         return str((fresh.metadata or {}).get("generation", "0"))
+
+    def write_interrupted(self) -> bool:
+        """A writer died part-way since the last complete write: `check` will find its debris."""
+        fresh = self.client.get_collection(self.records.name)
+        return (fresh.metadata or {}).get(_WRITING) == "1"
+
+    def legacy(self) -> bool:
+        """Chunks written before article records existed: no writer of this version has marked the store."""
+        fresh = self.client.get_collection(self.records.name)
+        return _WRITING not in (fresh.metadata or {}) and self.count() > 0
 
     # --- writes (hold the writer lock) -----------------------------------------------------------
 
@@ -103,9 +153,32 @@ class Index:
             where=_where({"$and": [{"article_id": article_id}, {"content_hash": {"$ne": content_hash}}]})
         )
 
-    def bump_generation(self) -> None:
-        metadata = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
-        self.collection.modify(metadata={**metadata, "generation": str(time.time_ns())})
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Marks the store while a write is under way; a write that raises leaves the mark for repair."""
+        _set_metadata(self.records, _WRITING, "1")
+        yield
+        _set_metadata(self.records, _WRITING, "0")
+        _set_metadata(self.collection, "generation", str(time.time_ns()))  # readers: look again
+
+    def record(self, articles: Sequence[StoredArticle]) -> None:
+        """Declare these articles complete: call only once all of their chunks are stored."""
+        placeholders: list[Sequence[float]] = [[0.0]] * len(articles)
+        self.records.upsert(
+            ids=[a.id for a in articles], embeddings=placeholders,
+            metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in articles],
+        )
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), PAGE):
+            self.collection.delete(ids=list(ids[i : i + PAGE]))
+
+    def remove(self, article_ids: Sequence[str]) -> None:
+        """Records first: from then on readers ignore the chunks, whenever they are deleted."""
+        for i in range(0, len(article_ids), PAGE):
+            part = list(article_ids[i : i + PAGE])
+            self.records.delete(ids=part)
+            self.collection.delete(where=_where({"article_id": {"$in": part}}))
 
 
 @contextmanager
@@ -124,6 +197,15 @@ def writer_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+_RECORD_FIELDS = ("content_hash", "chunks", "title", "source", "published_ts")
+
+
+def _set_metadata(collection: chromadb.Collection, key: str, value: str) -> None:
+    """Chroma replaces a collection's metadata whole: keep the rest (but its fixed index settings)."""
+    metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+    collection.modify(metadata={**metadata, key: value})
 
 
 def _stored(

@@ -164,7 +164,7 @@ def test_readiness_is_a_503_when_the_store_cannot_be_read(seed_settings, fake_an
         raise RuntimeError("Error reading from metadata segment")
 
     with client_for(answerer) as client:
-        monkeypatch.setattr(answerer.index.collection, "count", unreadable)  # Chroma's side, not ours
+        monkeypatch.setattr(answerer.store.current().index.collection, "count", unreadable)  # Chroma's side
         response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["index"] is False
 
@@ -243,17 +243,17 @@ def test_filters_that_leave_no_passage_are_a_refusal_even_without_a_coverage_flo
     assert response.status_code == 200 and response.json()["refused"] is True
 
 
-def test_one_question_reads_the_store_generation_once(seed_settings, fake_answerer, monkeypatch):
-    """Two reads could straddle an ingest and pair one corpus's BM25 with another's idf."""
+def test_one_question_reads_one_store_snapshot(seed_settings, fake_answerer, monkeypatch):
+    """Two reads could straddle an ingest and pair one generation's BM25 with another's articles."""
     answerer = fake_answerer(seed_settings, WHO_ANSWER)
     reads = []
-    real = answerer.index.client.get_collection
+    real = answerer.store.current
 
-    def get_collection(*args, **kwargs):
-        reads.append(args)
-        return real(*args, **kwargs)
+    def current():
+        reads.append(1)
+        return real()
 
-    monkeypatch.setattr(answerer.index.client, "get_collection", get_collection)  # Chroma's side
+    monkeypatch.setattr(answerer.store, "current", current)
     assert not answerer.answer(ChatRequest(question=WHO)).refused
     assert len(reads) == 1
 

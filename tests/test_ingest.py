@@ -74,7 +74,7 @@ def test_first_ingest_reports_every_article_added(demo):
     assert summary.errors == []
     index = open_index(settings)
     assert summary.chunks_written == index.count() >= DEMO_ARTICLES
-    assert len(index.article_hashes()) == DEMO_ARTICLES
+    assert len(index.articles()) == DEMO_ARTICLES
     assert summary.line().startswith(
         f"articles: {DEMO_ARTICLES} added, 0 updated, 0 unchanged, 0 duplicate, 0 failed; "
         f"{summary.chunks_written} chunks written in ")
@@ -192,7 +192,7 @@ def test_same_story_under_two_file_names_is_stored_once(tmp_path):
     summary = ingest_paths([folder], settings, progress=False)
     assert (summary.added, summary.duplicates, summary.failed) == (1, 1, 0)
     index = open_index(settings)
-    assert len(index.article_hashes()) == 1
+    assert len(index.articles()) == 1
     assert index.count() == summary.chunks_written == len(expected_chunks(settings, only_article(first)))
 
 
@@ -211,7 +211,7 @@ def test_a_bad_file_does_not_stop_the_batch_or_lose_stored_articles(tmp_path):
     assert (summary.added, summary.unchanged, summary.failed) == (1, 1, 1)
     [error] = summary.errors
     assert error.startswith(f"{bad}: not valid UTF-8")
-    assert len(open_index(settings).article_hashes()) == 2
+    assert len(open_index(settings).articles()) == 2
     assert [c.id for c in chunks_of(settings, only_article(kept).key)] == kept_ids
 
 
@@ -308,7 +308,7 @@ def test_an_article_the_chunker_cannot_cut_fails_alone_and_is_named(tmp_path, mo
     [error] = summary.errors
     assert error.startswith(f"{bad}: could not be cut into chunks")
     assert [a.title for a in load_paths([good], settings)] == [HEADLINE]
-    assert len(open_index(settings).article_hashes()) == 1
+    assert len(open_index(settings).articles()) == 1
 
 
 def test_malformed_records_fail_alone_and_two_feeds_numbering_alike_are_both_stored(tmp_path):

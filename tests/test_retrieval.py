@@ -8,11 +8,10 @@ import pytest
 from conftest import SEED_FILE, SEED_SOURCE, make_settings
 
 from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answer import Answerer
 from newsqa.service.lexical import terms
-from newsqa.service.retrieval import HybridRetriever, Scope
+from newsqa.service.retrieval import Scope
 from newsqa.service.schemas import Filters
-from newsqa.store.embedding import get_embedder
-from newsqa.store.index import open_index
 
 QUESTION = "Who killed al-Rufayi?"
 
@@ -42,8 +41,9 @@ def write_articles(folder: Path, articles: list[dict]) -> Path:
     return path
 
 
-def retriever_for(settings) -> HybridRetriever:
-    return HybridRetriever(open_index(settings), get_embedder(settings), settings.candidates)
+def retriever_for(settings) -> Answerer:
+    """The answer path's retrieval, over the store as a server sees it (no model is loaded)."""
+    return Answerer.from_settings(settings)
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +102,9 @@ CLOVE_DAY = date(2024, 11, 2)
 def test_date_filters_include_and_exclude_by_published_date_on_both_sides(mixed, filters, found):
     question = "Pemba clove growers"  # words only the clove story holds
     clove = DISTRACTORS[2]["title"]
-    assert titles(mixed.lexical().search(terms(question), 30, Scope())) == {clove}
-    dense = list(mixed.index.query(mixed.embedder.embed_query(question), 30, Scope.of(filters).where()))
-    lexical = mixed.lexical().search(terms(question), 30, Scope.of(filters))
+    assert titles(mixed.store.current().lexical.search(terms(question), 30, Scope())) == {clove}
+    dense = list(mixed.store.current().index.query(mixed.embedder.embed_query(question), 30, Scope.of(filters).where()))
+    lexical = mixed.store.current().lexical.search(terms(question), 30, Scope.of(filters))
     hybrid = [p.chunk for p in mixed.search(question, filters, k=10)]
     for side in (dense, lexical, hybrid):
         assert (clove in titles(side)) is found
@@ -114,19 +114,25 @@ def test_a_date_filter_leaves_out_undated_articles_and_keeps_those_in_range(mixe
     filters = Filters(since=date(2025, 1, 1), until=date(2025, 12, 31))
     passages = mixed.search(QUESTION, filters, k=10)
     assert sources(passages) == {"apnews.com", "aljazeera.com"}  # the seed has no date; clove is 2024
-    assert titles(mixed.lexical().search(terms(QUESTION), 30, Scope.of(filters))) <= {DISTRACTORS[0]["title"],
-                                                                            DISTRACTORS[1]["title"]}
+    lexical = mixed.store.current().lexical.search(terms(QUESTION), 30, Scope.of(filters))
+    assert titles(lexical) <= {DISTRACTORS[0]["title"], DISTRACTORS[1]["title"]}
 
 
-def test_a_newly_ingested_article_is_found_by_bm25_without_a_restart(settings, tmp_path):
+def test_a_newly_ingested_article_is_found_on_both_sides_once_the_view_refreshes(settings, tmp_path):
     ingest_paths([SEED_FILE], settings, progress=False)
     retriever = retriever_for(settings)
     question = "Pemba clove growers"
-    before = retriever.index.generation()
-    assert retriever.lexical().search(terms(question), 10, Scope()) == []
+    before = retriever.store.current()
+    assert before.lexical.search(terms(question), 10, Scope()) == []
+    assert retriever.store.refresh() is False  # nothing new yet: nothing reloaded
 
     ingest_paths([write_articles(tmp_path / "new", DISTRACTORS[2:])], settings, progress=False)
 
-    assert retriever.index.generation() != before
-    assert titles(retriever.lexical().search(terms(question), 10, Scope())) == {DISTRACTORS[2]["title"]}
+    assert retriever.search(question, k=10)[0].title != DISTRACTORS[2]["title"]  # until the view refreshes
+    assert retriever.store.refresh() is True
+    after = retriever.store.current()
+    assert after.generation != before.generation
+    assert titles(after.lexical.search(terms(question), 10, Scope())) == {DISTRACTORS[2]["title"]}
+    dense = after.index.query(retriever.embedder.embed_query(question), 1, None)
+    assert titles(dense) == {DISTRACTORS[2]["title"]}
     assert retriever.search(question, k=1)[0].title == DISTRACTORS[2]["title"]

@@ -1,0 +1,67 @@
+"""`newsqa check`: what a killed writer can leave behind, found by one scan and put right."""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from newsqa.store.index import Index, StoredArticle
+from newsqa.store.models import ChunkMeta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Problems:
+    stray_chunks: list[str] = field(default_factory=list)  # of no complete version: crash debris, stale versions
+    incomplete: list[str] = field(default_factory=list)  # articles whose record names chunks that are missing
+
+    def __bool__(self) -> bool:
+        return bool(self.stray_chunks or self.incomplete)
+
+    def summary(self) -> str:
+        if not self:
+            return "the store is consistent"
+        return (f"{len(self.stray_chunks)} stray chunks (unfinished or stale versions), "
+                f"{len(self.incomplete)} articles with missing chunks")
+
+
+def find_problems(index: Index) -> Problems:
+    articles = index.articles()
+    problems = Problems()
+    present: Counter[str] = Counter()
+    for chunk in index.all_chunks(with_text=False):
+        record = articles.get(chunk.meta.article_id)
+        if record is not None and record.content_hash == chunk.meta.content_hash:
+            present[record.id] += 1
+        else:
+            problems.stray_chunks.append(chunk.id)
+    problems.incomplete = sorted(a.id for a in articles.values() if present[a.id] < a.chunks)
+    return problems
+
+
+def repair(index: Index, problems: Problems) -> None:
+    """Stray chunks go; an incomplete article goes whole, so the next ingest of it stores it afresh."""
+    with index.writing():
+        index.remove(problems.incomplete)
+        index.delete_chunks(problems.stray_chunks)
+    log.info("repaired: %s", problems.summary())
+
+
+def adopt_legacy(index: Index) -> int:
+    """A store written before article records existed has chunks and no records: record each article's
+    version from its chunks, so an upgrade loses nothing. Returns how many articles were adopted."""
+    if not index.legacy():
+        return 0
+    versions: dict[str, dict[str, list[ChunkMeta]]] = {}
+    for chunk in index.all_chunks(with_text=False):
+        versions.setdefault(chunk.meta.article_id, {}).setdefault(chunk.meta.content_hash, []).append(chunk.meta)
+    adopted = []
+    for article_id, by_hash in versions.items():
+        metas = max(by_hash.values(), key=len)  # an old edit's leftovers lose to the whole version
+        first = metas[0]
+        adopted.append(StoredArticle(article_id, first.content_hash, len(metas), first.title, first.source,
+                                     first.published_ts))
+    with index.writing():
+        index.record(adopted)
+    log.warning("adopted %d articles stored before article records existed", len(adopted))
+    return len(adopted)
