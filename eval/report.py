@@ -27,6 +27,7 @@ SUMMARY = [  # (section, key, label) in reading order
     ("confidence", "auroc", "Confidence AUROC (right vs wrong answers)"),
     ("confidence", "mean_right", "Confidence, mean over right answers"),
     ("confidence", "mean_wrong", "Confidence, mean over wrong answers"),
+    ("prompt_tokens", "mean", "Prompt tokens per question, mean"),
 ]
 
 

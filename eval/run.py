@@ -100,6 +100,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         "citations": [],
         "retrieved": [],
         "timings": {},
+        "usage": {},
         "error": None,
     }
     try:
@@ -118,6 +119,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations
             ]
             row["timings"] = resp.timings.model_dump()
+            row["usage"] = resp.usage.model_dump()
     except Exception as e:  # noqa: BLE001 - one bad question must not cost the whole run
         row["error"] = f"{type(e).__name__}: {e}"
     row["scores"] = score_row(q, mode, row["retrieved"], row["answer"], row["refused"], row["citations"])

@@ -97,6 +97,9 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
             "recall": metrics.mean([r["scores"]["citations"]["supported"] for r in cited]),
         }
         agg["confidence"] = _confidence(answered_runs)
+        # what a question costs on a CPU: the tokens the model read, over all its calls (0 = never called)
+        tokens = [r.get("usage", {}).get("prompt_tokens", 0) for r in answered_runs]
+        agg["prompt_tokens"] = {"mean": metrics.mean(tokens), "p95": metrics.percentile(tokens, 95)}
     agg["latency_ms"] = {
         stage: {
             "p50": metrics.percentile(values, 50),

@@ -4,10 +4,12 @@ import logging
 import math
 import statistics
 import time
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
@@ -17,7 +19,7 @@ from newsqa.service.lexical import Idf, terms
 from newsqa.service.llm import answer_logprobs, build_chat_model, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
-from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings
+from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings, Usage
 from newsqa.service.store_view import StoreView
 from newsqa.settings import Settings
 from newsqa.store.embedding import Embedder, get_embedder
@@ -49,7 +51,7 @@ class Answerer:
 
     @cached_property
     def rewrite_chain(self) -> Runnable:
-        return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model | StrOutputParser()
+        return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model  # the message: it has usage
 
     @property
     def model_ready(self) -> bool:
@@ -68,39 +70,39 @@ class Answerer:
         return self.retriever.search(question, self.store.current(), filters, k)
 
     def answer(self, request: ChatRequest) -> ChatResponse:
-        started = time.perf_counter()
-        timings = Timings()
+        turn = _Turn()
         snapshot = self.store.current()  # one generation of the store for the whole question
         if snapshot.empty:
-            return self._refusal("empty_index", timings, started)
+            return self._refusal("empty_index", turn)
         question = request.question
-        standalone = self._standalone(question, request) if request.history and self.settings.history_turns else None
-        question = standalone or question
+        if request.history and self.settings.history_turns:
+            turn.standalone = self._standalone(question, request, turn.usage)
+        question = turn.standalone or question
         if not terms(question):  # "who is he?", "???": nothing to look up, and coverage of nothing is 1.0
             log.info("refused: %r asks about nothing in particular", question)
-            return self._refusal("refusal", timings, started, standalone)
+            return self._refusal("refusal", turn)
 
         t = time.perf_counter()
         idf = snapshot.lexical.idf
         passages = self.retriever.search(question, snapshot, request.filters, request.top_k or self.settings.top_k)
-        timings.retrieve_ms = _ms(t)
+        turn.timings.retrieve_ms = _ms(t)
         best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
         if best_coverage < self.settings.min_question_coverage:
             log.info("refused before generation: no passage addresses %r", question)
-            return self._refusal("refusal", timings, started, standalone)
+            return self._refusal("refusal", turn)
 
         t = time.perf_counter()
         windows = select_windows(
             question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
         if not windows:
-            return self._refusal("refusal", timings, started, standalone)
+            return self._refusal("refusal", turn)
         asked = question
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
         context = render_context(windows)
-        raw, confidence = self._generate(context, asked)
+        raw, confidence = self._generate(context, asked, turn.usage)
 
         def check(answer: str) -> Verdict:
             return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
@@ -111,20 +113,23 @@ class Answerer:
             # best matches the question, quoted (its confidence would be the model's in the echo: none is given).
             # A reply that merely isn't grounded is not given a second chance: that is usually a true refusal.
             log.info("model echoed the question (%r)", raw)
-            raw, confidence = self._choose(context, question, windows, idf) if not request.choices else ("", None)
+            raw, confidence = ("", None)
+            if not request.choices:
+                raw, confidence = self._choose(context, question, windows, idf, turn.usage)
             verdict = check(raw)
             if verdict.refused:
                 raw, confidence = windows[0].lead, None
                 verdict = check(raw)
         else:
             verdict = check(raw)
-        timings.generate_ms = _ms(t)
+        turn.timings.generate_ms = _ms(t)
         if verdict.refused:
             log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
-            return self._refusal("refusal", timings, started, standalone)
-        return self._respond(verdict, confidence, timings, started, standalone)
+            return self._refusal("refusal", turn)
+        return self._respond(verdict, confidence, turn)
 
-    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf) -> tuple[str, float | None]:
+    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf,
+                usage: Usage) -> tuple[str, float | None]:
         """Choosing beats writing for a small model: what the passages name becomes the options (not what the
         question is about); "none" is no answer."""
         if not answerable_by_candidates(question):
@@ -134,26 +139,28 @@ class Answerer:
         if not options:
             return "", None
         template = load_text(self.settings.prompts_dir, "choose")
-        reply, confidence = self._generate(context, template.format(question=question, options=" | ".join(options)))
+        asked = template.format(question=question, options=" | ".join(options))
+        reply, confidence = self._generate(context, asked, usage)
         chosen = pick(reply, options)
         log.info("chose %r from %s (model said %r)", chosen, options, reply)
         return chosen or "", confidence
 
-    def _generate(self, context: str, asked: str) -> tuple[str, float | None]:
+    def _generate(self, context: str, asked: str, usage: Usage) -> tuple[str, float | None]:
         """The model's reply to `asked` over `context`, and its confidence in it."""
         with model_calls():
             reply = self.answer_chain.invoke({"passages": context, "question": asked})
+        _count(reply, usage)
         return str(reply.content), _confidence(answer_logprobs(reply))
 
-    def _standalone(self, question: str, request: ChatRequest) -> str | None:
-        history = "\n".join(f"{turn.role}: {turn.content}" for turn in request.history[-self.settings.history_turns:])
+    def _standalone(self, question: str, request: ChatRequest, usage: Usage) -> str | None:
+        history = "\n".join(f"{t.role}: {t.content}" for t in request.history[-self.settings.history_turns:])
         with model_calls():
-            rewritten = self.rewrite_chain.invoke({"history": history, "question": question}).strip()
-        rewritten = rewritten.split("\n")[0].strip()
+            reply = self.rewrite_chain.invoke({"history": history, "question": question})
+        _count(reply, usage)
+        rewritten = str(reply.content).strip().split("\n")[0].strip()
         return rewritten or None
 
-    def _respond(self, verdict: Verdict, confidence: float | None, timings: Timings, started: float,
-                 standalone: str | None) -> ChatResponse:
+    def _respond(self, verdict: Verdict, confidence: float | None, turn: "_Turn") -> ChatResponse:
         citations = [
             Citation(n=n, article_id=s.passage.article_id, chunk_id=s.passage.chunk_id, title=s.passage.title,
                      source=s.passage.meta.source, url=s.passage.meta.url,
@@ -161,14 +168,31 @@ class Answerer:
             for n, s in enumerate(verdict.supports, 1)
         ]
         markers = "".join(f"[{c.n}]" for c in citations)
-        timings.total_ms = _ms(started)
         return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
-                            confidence=confidence, timings=timings, standalone_question=standalone)
+                            confidence=confidence, **turn.finish())
 
-    def _refusal(self, prompt: str, timings: Timings, started: float, standalone: str | None = None) -> ChatResponse:
-        timings.total_ms = _ms(started)
-        return ChatResponse(answer=load_text(self.settings.prompts_dir, prompt), refused=True, timings=timings,
-                            standalone_question=standalone)
+    def _refusal(self, prompt: str, turn: "_Turn") -> ChatResponse:
+        return ChatResponse(answer=load_text(self.settings.prompts_dir, prompt), refused=True, **turn.finish())
+
+
+@dataclass
+class _Turn:
+    """What one answer records on its way: when it started, its timings and token usage, the rewritten question."""
+
+    started: float = field(default_factory=time.perf_counter)
+    timings: Timings = field(default_factory=Timings)
+    usage: Usage = field(default_factory=Usage)
+    standalone: str | None = None
+
+    def finish(self) -> dict[str, Any]:
+        self.timings.total_ms = _ms(self.started)
+        return {"timings": self.timings, "usage": self.usage, "standalone_question": self.standalone}
+
+
+def _count(reply: BaseMessage, usage: Usage) -> None:
+    if isinstance(reply, AIMessage) and reply.usage_metadata:
+        usage.prompt_tokens += reply.usage_metadata["input_tokens"]
+        usage.completion_tokens += reply.usage_metadata["output_tokens"]
 
 
 def _confidence(logprobs: list[float] | None) -> float | None:

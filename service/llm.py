@@ -10,6 +10,7 @@ from typing import Any
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
@@ -76,8 +77,13 @@ class LocalChatModel(BaseChatModel):
             log.error("local model failed: %s", reply["error"])
             raise ModelUnavailable("the local model could not answer")
         choice = reply["choices"][0]
-        message = AIMessage(content=choice["message"]["content"] or "",
-                            response_metadata={"logprobs": choice.get("logprobs")})
+        usage = reply.get("usage") or {}
+        message = AIMessage(
+            content=choice["message"]["content"] or "", response_metadata={"logprobs": choice.get("logprobs")},
+            usage_metadata=UsageMetadata(input_tokens=usage.get("prompt_tokens", 0),
+                                         output_tokens=usage.get("completion_tokens", 0),
+                                         total_tokens=usage.get("total_tokens", 0)),
+        )
         timings = {"timings": reply.get("timings")}
         return ChatResult(generations=[ChatGeneration(message=message, generation_info=timings)])
 

@@ -75,6 +75,13 @@ class Timings(BaseModel):
     total_ms: float = 0.0
 
 
+class Usage(BaseModel):
+    """Tokens the model read and wrote for this answer, over all its calls: on a CPU, prompt tokens are the cost."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class ChatResponse(BaseModel):
     answer: str
     refused: bool
@@ -83,6 +90,7 @@ class ChatResponse(BaseModel):
         None, description="How sure the model was of its answer (geometric mean of its token probabilities, 0-1); "
                           "null for refusals, quoted-sentence answers and backends that report no probabilities.")
     timings: Timings = Field(default_factory=Timings)
+    usage: Usage = Field(default_factory=Usage)
     standalone_question: str | None = Field(
         None, description="The question actually searched, when a follow-up was rewritten using history."
     )
