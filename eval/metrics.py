@@ -3,7 +3,7 @@
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 ARTICLES = {"a", "an", "the"}
 _UNITS = {
@@ -92,9 +92,19 @@ def normalize(text: str) -> str:
     return " ".join(normalize_tokens(text))
 
 
+def _either_order(accepted: Iterable[str]) -> Iterator[list[str]]:
+    """Each accepted answer's tokens, and a pair's the other way round: "Sweden and Finland" is also
+    "Finland and Sweden"."""
+    for answer in accepted:
+        tokens = normalize_tokens(answer)
+        yield tokens
+        if tokens.count("and") == 1 and 0 < (i := tokens.index("and")) < len(tokens) - 1:
+            yield tokens[i + 1 :] + ["and"] + tokens[:i]
+
+
 def exact_match(prediction: str, accepted: Iterable[str]) -> float:
-    pred = normalize(prediction)
-    return float(any(pred == normalize(a) for a in accepted))
+    pred = normalize_tokens(prediction)
+    return float(any(pred == gold for gold in _either_order(accepted)))
 
 
 def token_f1(prediction: str, accepted: Iterable[str]) -> float:
@@ -115,9 +125,10 @@ def _contains_tokens(haystack: list[str], needle: list[str]) -> bool:
 
 
 def contains_answer(text: str, accepted: Iterable[str]) -> float:
-    """1.0 when an accepted answer appears as a whole-token run inside text ("in 1994" holds "1994")."""
+    """1.0 when an accepted answer (a pair in either order) appears as a whole-token run inside text ("in 1994"
+    holds "1994")."""
     tokens = normalize_tokens(text)
-    return float(any(_contains_tokens(tokens, normalize_tokens(a)) for a in accepted))
+    return float(any(_contains_tokens(tokens, gold) for gold in _either_order(accepted)))
 
 
 _LETTER = re.compile(r"^\s*(?:option\s+)?\(?([a-e])\s*(?:[).:]|$)", re.IGNORECASE)

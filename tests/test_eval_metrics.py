@@ -67,6 +67,13 @@ def test_contains_answer_needs_whole_tokens():
     assert metrics.contains_answer("anything", [""]) == 0.0
 
 
+def test_a_pair_counts_in_either_order_but_not_half_of_it():
+    assert metrics.contains_answer("Finland and Sweden [1]", ["Sweden and Finland"]) == 1.0
+    assert metrics.exact_match("China & Russia", ["Russia and China"]) == 1.0
+    assert metrics.contains_answer("New Jersey [1]", ["New Jersey & Oregon"]) == 0.0
+    assert metrics.contains_answer("Sweden and Norway", ["Sweden and Finland"]) == 0.0
+
+
 @pytest.mark.parametrize(
     ("answer", "pick"),
     [
