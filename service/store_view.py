@@ -31,7 +31,8 @@ class StoreView:
 
     def refresh(self) -> bool:
         """Switch to the store's newest generation if it changed; True when it did."""
-        if self.current().index.generation() == self.current().generation:
+        current = self.current()
+        if current.index.generation() == current.generation:
             return False
         with self._loading:
             self._current = self._load()
