@@ -62,13 +62,14 @@ def clean_answer(raw: str) -> str:
 
 
 def echoes_question(answer: str, question: str, idf: Idf) -> bool:
-    """True when the answer names what the question is about (its rarest word) instead of answering it:
-    "Abdullah Makki Muslih al-Rufayi" echoes "who killed al-Rufayi?", "al-Sudani" doesn't."""
-    asked = set(terms(question))
+    """True when the answer names what the question is about (its rarest word), or says nothing the question
+    didn't, instead of answering it: "Abdullah Makki Muslih al-Rufayi" echoes "who killed al-Rufayi?", "England"
+    echoes "which team did England's coach lead before?"; "al-Sudani" answers."""
+    asked, said = set(terms(question)), set(terms(answer))
     if not asked:
         return False
     rarest = max(idf.evidence(t) for t in asked)
-    return any(idf.evidence(t) >= rarest for t in set(terms(answer)) & asked)
+    return bool(said) and said <= asked or any(idf.evidence(t) >= rarest for t in said & asked)
 
 
 def fills_slot(question: str, answer: str) -> bool:

@@ -89,6 +89,13 @@ def test_an_answer_that_names_the_questions_subject_is_an_echo():
     assert not echoes_question("al-Qaeda", question, IDF)  # shares only the common "al"
 
 
+def test_an_answer_that_says_nothing_the_question_did_not_is_an_echo():
+    question = "Which national team did England's coach lead before?"
+    assert echoes_question("England", question, IDF)
+    assert echoes_question("the national team", question, IDF)
+    assert not echoes_question("the Netherlands", question, IDF)
+
+
 @pytest.mark.parametrize("raw", ["1,383 [1, 2]", "1,383 [Passage 1]"])
 def test_other_citation_marker_styles_are_discarded_too(raw):
     verdict = check("How many civilians were killed in the massacre in coastal Syria?", raw)
