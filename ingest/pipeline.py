@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progr
         if cut or expired & records.keys():
             with index.writing():
                 if cut:
-                    _embed_and_store(index, get_embedder(settings), cut, settings.embed_batch_size, progress)
+                    _embed_and_store(index, get_embedder(settings), cut, records.keys(), settings, progress)
                 index.remove(sorted(expired & records.keys()))
             summary.chunks_written = sum(len(chunks) for chunks in cut.values())
     summary.seconds = time.perf_counter() - started
@@ -110,9 +111,8 @@ def _cut(articles: list[Article], settings: Settings, summary: IngestSummary) ->
     return cut
 
 
-def _embed_and_store(
-    index: Index, embedder: Embedder, cut: dict[Article, list[Chunk]], batch: int, progress: bool
-) -> None:
+def _embed_and_store(index: Index, embedder: Embedder, cut: dict[Article, list[Chunk]], replacing: AbstractSet[str],
+                     settings: Settings, progress: bool) -> None:
     """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's.
 
     An article is recorded complete in the batch that stores its last chunk, and only then are its older
@@ -125,14 +125,15 @@ def _embed_and_store(
         if finished:
             index.record([StoredArticle.of(article, len(cut[article])) for article in finished])
         for article in finished:
-            index.delete_stale(article.key, article.content_hash)
+            if article.key in replacing:  # a new article has no older chunks: a crash's are repaired first
+                index.delete_stale(article.key, article.content_hash)
 
     with ThreadPoolExecutor(max_workers=1) as writer, tqdm(
         total=len(chunks), desc="embedding", unit=" chunks", disable=not progress
     ) as bar:
         pending = None
-        for i in range(0, len(chunks), batch):
-            part = chunks[i : i + batch]
+        for i in range(0, len(chunks), settings.store_batch_size):
+            part = chunks[i : i + settings.store_batch_size]
             vectors = embedder.encode([c.headed_text for c in part]).tolist()
             if pending:
                 pending.result()

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(30, ge=0)
     max_file_mb: float = Field(100, gt=0)  # a larger file is rejected unread
     max_record_chars: int = Field(300_000, ge=1_000)  # ~3x the longest dev-set body; bounds chunking time
-    embed_batch_size: int = Field(64, ge=1)  # chunks per embedding call, and per store write
+    embed_batch_size: int = Field(64, ge=1)  # chunks per forward pass of the embedder
+    # chunks embedded and stored together: the embedder sorts a call's texts by length, so larger calls pad less
+    store_batch_size: int = Field(256, ge=1)
     retention_days: int | None = Field(None, ge=1)  # articles published longer ago expire on ingest; None: kept
 
     # read path
