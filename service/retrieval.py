@@ -127,14 +127,7 @@ class Snapshot:
     def load(cls, index: Index) -> "Snapshot":
         generation = index.generation()  # read first: a write that lands meanwhile makes the next one differ
         versions = {a.id: a.content_hash for a in index.articles().values()}
-        return cls(generation, index, versions, LexicalIndex([c for c in index.all_chunks() if cls._of(versions, c)]))
-
-    @staticmethod
-    def _of(versions: dict[str, str], chunk: StoredChunk) -> bool:
-        return versions.get(chunk.meta.article_id) == chunk.meta.content_hash
-
-    def admits(self, chunk: StoredChunk) -> bool:
-        return self._of(self.versions, chunk)
+        return cls(generation, index, versions, LexicalIndex([c for c in index.all_chunks() if c.counts_in(versions)]))
 
     @property
     def empty(self) -> bool:
@@ -149,7 +142,8 @@ class HybridRetriever:
     def search(self, question: str, snapshot: Snapshot, filters: Filters | None = None, k: int = 5) -> list[Passage]:
         scope = Scope.of(filters or Filters())
         vector = self.embedder.embed_query(question)
-        dense = [c for c in snapshot.index.query(vector, self.candidates, scope.where()) if snapshot.admits(c)]
+        nearest = snapshot.index.query(vector, self.candidates, scope.where())
+        dense = [c for c in nearest if c.counts_in(snapshot.versions)]  # debris and other versions don't count
         sparse = snapshot.lexical.search(terms(question), self.candidates, scope)
         fused: dict[str, Passage] = {}
         for rank, chunk in enumerate(dense):

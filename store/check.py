@@ -27,12 +27,12 @@ class Problems:
 
 def find_problems(index: Index) -> Problems:
     articles = index.articles()
+    versions = {a.id: a.content_hash for a in articles.values()}
     problems = Problems()
     present: Counter[str] = Counter()
     for chunk in index.all_chunks(with_text=False):
-        record = articles.get(chunk.meta.article_id)
-        if record is not None and record.content_hash == chunk.meta.content_hash:
-            present[record.id] += 1
+        if chunk.counts_in(versions):
+            present[chunk.meta.article_id] += 1
         else:
             problems.stray_chunks.append(chunk.id)
     problems.incomplete = sorted(a.id for a in articles.values() if present[a.id] < a.chunks)

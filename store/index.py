@@ -37,6 +37,10 @@ class StoredChunk:
     def headed_text(self) -> str:
         return headed(self.meta.title, self.text)
 
+    def counts_in(self, versions: Mapping[str, str]) -> bool:
+        """Whether its article's record (article id → content hash) names this chunk's version."""
+        return versions.get(self.meta.article_id) == self.meta.content_hash
+
 
 @dataclass(frozen=True)
 class StoredArticle:
