@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = "https://slack.com/api/"  # tests point this at a stub on 127.0.0.1
 
+    # serving: bounded work and input limits (HTTP 503/504/413/422; Slack and the CLI share them)
+    queue_depth: int = Field(4, ge=0)  # questions waiting for the model beyond the one it answers; more: 503
+    answer_deadline_s: float = Field(60.0, gt=0)  # per question, queueing included; later: 504, generation stopped
+    max_body_kb: int = Field(64, ge=1)  # request bodies larger than this: 413
+    max_question_chars: int = Field(2000, ge=1)
+    max_turn_chars: int = Field(2000, ge=1)  # each history turn
+    max_history_turns: int = Field(50, ge=0)  # accepted in a request; only the latest `history_turns` are used
+    max_choices: int = Field(10, ge=2)
+    max_choice_chars: int = Field(300, ge=1)
+    max_sources: int = Field(50, ge=1)  # filters.sources entries
+
     log_level: str = "INFO"
 
     @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir")
