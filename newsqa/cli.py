@@ -3,7 +3,6 @@ eval; nothing imports it. Failures a user can act on (newsqa.errors) end in one 
 code; anything else is a bug and keeps its traceback."""
 
 import json
-import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from newsqa.errors import NewsqaError
 from newsqa.eval.gate import DEFAULT_TOLERANCE
+from newsqa.logs import configure_logging
 from newsqa.settings import Settings, get_settings
 from newsqa.store.models import dateline
 
@@ -50,9 +50,7 @@ def _settings() -> Settings:
         settings = get_settings()
     except ValidationError as exc:
         _fail(f"invalid settings: {_validation_message(exc)}", 2)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "bm25s", "sentence_transformers", "transformers", "chromadb"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(settings)
     return settings
 
 
@@ -130,7 +128,10 @@ def serve(
     settings = _settings()
     typer.echo(f"newsqa API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     with _user_errors():
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        # log_config=None: uvicorn's lines go through our handler (request ids, JSON); SIGTERM stops accepting
+        # and gives in-flight answers the grace period before the store is closed.
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                    log_config=None, timeout_graceful_shutdown=settings.shutdown_grace_s)
 
 
 @app.command()

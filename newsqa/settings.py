@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     llm_ctx: int = 4096
     llm_threads: int = 2
     llm_max_tokens: int = 48
-    llm_timeout_s: float = 120.0
-    llm_max_retries: int = Field(2, ge=0)
+    llm_timeout_s: float = 30.0  # per call to a model server; a question's deadline bounds the whole answer
+    llm_max_retries: int = Field(1, ge=0)
     prompts_dir: Path | None = None  # default: the prompts shipped in the package
 
     # slack (the three credentials keep Slack's own variable names)
@@ -69,12 +69,24 @@ class Settings(BaseSettings):
     max_choice_chars: int = Field(300, ge=1)
     max_sources: int = Field(50, ge=1)  # filters.sources entries
 
+    # serving: who may ask, how often, and shutting down
+    api_keys: Annotated[list[SecretStr], NoDecode] = []  # comma-separated; set: every route but health/Slack needs one
+    rate_limit: str = "60/minute"  # per API key, else per client address (limits' syntax: "10/second;100/hour")
+    cors_origins: Annotated[list[str], NoDecode] = []  # comma-separated origins allowed to call from a browser
+    shutdown_grace_s: int = Field(30, ge=0)  # on SIGTERM, in-flight answers get this long to finish
+
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for a log pipeline
 
     @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _provider_complete(self) -> "Settings":

@@ -4,27 +4,43 @@ import logging
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 
+from newsqa.errors import InvalidRequest
+from newsqa.service import limits
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
 from newsqa.service.lexical import Idf, terms
-from newsqa.service.llm import answer_logprobs, build_chat_model, model_calls
+from newsqa.service.llm import answer_logprobs, build_chat_model, model_answers, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
-from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Filters, Timings, Usage
+from newsqa.service.schemas import (
+    ChatRequest,
+    ChatResponse,
+    Citation,
+    Filters,
+    RefusalReason,
+    Timings,
+    Usage,
+)
 from newsqa.service.store_view import StoreView
 from newsqa.settings import Settings
 from newsqa.store.embedding import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
+
+# What the answer path reports on its way, for a streaming adapter: ("stage", {"stage", "passages"}) and
+# ("token", {"text", "provisional"}). Called from the answering thread.
+Events = Callable[[str, dict[str, Any]], None]
 
 
 class Answerer:
@@ -53,10 +69,10 @@ class Answerer:
     def rewrite_chain(self) -> Runnable:
         return chat_prompt(self.settings.prompts_dir, "rewrite") | self.chat_model  # the message: it has usage
 
-    @property
-    def model_ready(self) -> bool:
+    def model_answers(self) -> bool:
+        """Built, loaded, not stuck, reachable: see llm.model_answers. Never builds or loads the model."""
         model = self.__dict__.get("chat_model")  # cached_property keeps it here once built
-        return model is not None and getattr(model, "loaded", True)
+        return model is not None and model_answers(model, self.settings.answer_deadline_s)
 
     def warm_up(self) -> None:
         """Load the model weights now rather than on the first question."""
@@ -69,40 +85,48 @@ class Answerer:
     def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
         return self.retriever.search(question, self.store.current(), filters, k)
 
-    def answer(self, request: ChatRequest) -> ChatResponse:
-        turn = _Turn()
+    def answer(self, request: ChatRequest, events: Events | None = None) -> ChatResponse:
+        """The answer to `request`; `events`, when given, hears the stages and the model's draft tokens."""
+        limits.check(request, self.settings)
+        turn = _Turn(events)
         snapshot = self.store.current()  # one generation of the store for the whole question
         if snapshot.empty:
             return self._refusal("empty_index", turn)
         question = request.question
         if request.history and self.settings.history_turns:
+            turn.stage("rewriting")
             turn.standalone = self._standalone(question, request, turn.usage)
         question = turn.standalone or question
         if not terms(question):  # "who is he?", "???": nothing to look up, and coverage of nothing is 1.0
-            log.info("refused: %r asks about nothing in particular", question)
-            return self._refusal("refusal", turn)
+            log.debug("refused: %r asks about nothing in particular", question)
+            return self._refusal("nothing_asked", turn)
 
+        turn.stage("retrieving")
         t = time.perf_counter()
         idf = snapshot.lexical.idf
         passages = self.retriever.search(question, snapshot, request.filters, request.top_k or self.settings.top_k)
         turn.timings.retrieve_ms = _ms(t)
+        turn.stage("retrieving", len(passages))
         best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
         if best_coverage < self.settings.min_question_coverage:
-            log.info("refused before generation: no passage addresses %r", question)
-            return self._refusal("refusal", turn)
+            log.debug("refused before generation: no passage addresses %r", question)
+            return self._refusal("no_passage", turn)
 
         t = time.perf_counter()
         windows = select_windows(
             question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
         if not windows:
-            return self._refusal("refusal", turn)
+            return self._refusal("no_passage", turn)
         asked = question
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
+        windows = self._fit_windows(windows, asked)
         context = render_context(windows)
-        raw, confidence = self._generate(context, asked, turn.usage)
+        turn.stage("generating")
+        raw, confidence = self._generate(context, asked, turn)
+        turn.stage("verifying")
 
         def check(answer: str) -> Verdict:
             return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
@@ -115,7 +139,7 @@ class Answerer:
             log.info("model echoed the question (%r)", raw)
             raw, confidence = ("", None)
             if not request.choices:
-                raw, confidence = self._choose(context, question, windows, idf, turn.usage)
+                raw, confidence = self._choose(context, question, windows, idf, turn)
             verdict = check(raw)
             if verdict.refused:
                 raw, confidence = windows[0].lead, None
@@ -124,12 +148,12 @@ class Answerer:
             verdict = check(raw)
         turn.timings.generate_ms = _ms(t)
         if verdict.refused:
-            log.info("refused %r: model said %r; %s", question, raw, verdict.reason)
-            return self._refusal("refusal", turn)
+            log.debug("refused %r: model said %r; %s", question, raw, verdict.reason)
+            return self._refusal("not_grounded", turn)
         return self._respond(verdict, confidence, turn)
 
     def _choose(self, context: str, question: str, windows: list[Window], idf: Idf,
-                usage: Usage) -> tuple[str, float | None]:
+                turn: "_Turn") -> tuple[str, float | None]:
         """Choosing beats writing for a small model: what the passages name becomes the options (not what the
         question is about); "none" is no answer."""
         if not answerable_by_candidates(question):
@@ -140,20 +164,38 @@ class Answerer:
             return "", None
         template = load_text(self.settings.prompts_dir, "choose")
         asked = template.format(question=question, options=" | ".join(options))
-        reply, confidence = self._generate(context, asked, usage)
+        reply, confidence = self._generate(context, asked, turn)
         chosen = pick(reply, options)
         log.info("chose %r from %s (model said %r)", chosen, options, reply)
         return chosen or "", confidence
 
-    def _generate(self, context: str, asked: str, usage: Usage) -> tuple[str, float | None]:
-        """The model's reply to `asked` over `context`, and its confidence in it."""
+    def _generate(self, context: str, asked: str, turn: "_Turn") -> tuple[str, float | None]:
+        """The model's reply to `asked` over `context`, and its confidence in it; its tokens go to the events."""
+        config = RunnableConfig(callbacks=[_Draft(turn.events)]) if turn.events else None
         with model_calls():
-            reply = self.answer_chain.invoke({"passages": context, "question": asked})
-        _count(reply, usage)
+            reply = self.answer_chain.invoke({"passages": context, "question": asked}, config=config)
+        _count(reply, turn.usage)
         return str(reply.content), _confidence(answer_logprobs(reply))
 
+    def _fit_windows(self, windows: list[Window], asked: str) -> list[Window]:
+        """The best windows that fit the model's context beside the question (the question is never cut)."""
+        room = limits.prompt_room(self.settings, self._template_text("answer"))
+        while len(windows) > 1 and limits.tokens_at_most(render_context(windows), asked) > room:
+            windows = windows[:-1]
+        if limits.tokens_at_most(render_context(windows), asked) > room:
+            raise InvalidRequest(("question",), "too long for the model's context")
+        return windows
+
+    def _template_text(self, name: str) -> str:
+        return load_text(self.settings.prompts_dir, f"{name}.system") + load_text(self.settings.prompts_dir,
+                                                                                 f"{name}.user")
+
     def _standalone(self, question: str, request: ChatRequest, usage: Usage) -> str | None:
-        history = "\n".join(f"{t.role}: {t.content}" for t in request.history[-self.settings.history_turns:])
+        room = limits.prompt_room(self.settings, self._template_text("rewrite"))
+        turns = limits.fit_history(request.history[-self.settings.history_turns:], question, room)
+        if not turns:
+            return None
+        history = "\n".join(f"{t.role}: {t.content}" for t in turns)
         with model_calls():
             reply = self.rewrite_chain.invoke({"history": history, "question": question})
         _count(reply, usage)
@@ -171,22 +213,39 @@ class Answerer:
         return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
                             confidence=confidence, **turn.finish())
 
-    def _refusal(self, prompt: str, turn: "_Turn") -> ChatResponse:
-        return ChatResponse(answer=load_text(self.settings.prompts_dir, prompt), refused=True, **turn.finish())
+    def _refusal(self, reason: RefusalReason, turn: "_Turn") -> ChatResponse:
+        text = load_text(self.settings.prompts_dir, "empty_index" if reason == "empty_index" else "refusal")
+        return ChatResponse(answer=text, refused=True, refusal_reason=reason, **turn.finish())
 
 
 @dataclass
 class _Turn:
     """What one answer records on its way: when it started, its timings and token usage, the rewritten question."""
 
+    events: Events | None = None
     started: float = field(default_factory=time.perf_counter)
     timings: Timings = field(default_factory=Timings)
     usage: Usage = field(default_factory=Usage)
     standalone: str | None = None
 
+    def stage(self, name: str, passages: int | None = None) -> None:
+        if self.events:
+            self.events("stage", {"stage": name, "passages": passages})
+
     def finish(self) -> dict[str, Any]:
         self.timings.total_ms = _ms(self.started)
         return {"timings": self.timings, "usage": self.usage, "standalone_question": self.standalone}
+
+
+class _Draft(BaseCallbackHandler):
+    """Passes the model's tokens on as they come: a provisional draft, until grounding has judged it."""
+
+    def __init__(self, events: Events) -> None:
+        self.events = events
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        if isinstance(token, str) and token:
+            self.events("token", {"text": token, "provisional": True})
 
 
 def _count(reply: BaseMessage, usage: Usage) -> None:

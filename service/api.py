@@ -1,28 +1,38 @@
-"""HTTP adapter: POST /v1/chat, /healthz, /readyz, Slack events; routes only parse, call, return."""
+"""HTTP adapter: POST /v1/chat and /v1/chat/stream, /healthz, /readyz, /metrics, Slack events. Routes only
+parse, call the bounded answer service, and return; errors become a status and a plain message."""
 
+import json
 import logging
 import threading
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
 
-from newsqa.errors import NewsqaError
+from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
+from newsqa.logs import request_id
 from newsqa.service.answer import Answerer
+from newsqa.service.deadline import AskerGone
+from newsqa.service.http_guards import ApiKeys, BodyLimit, RateLimit, RequestIds
+from newsqa.service.observability import IN_FLIGHT, REJECTED, install_metrics, record_answer
 from newsqa.service.schemas import ChatRequest, ChatResponse
+from newsqa.service.serving import Service
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-def get_answerer(request: Request) -> Answerer:
-    return request.app.state.answerer
-
-
-AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Request body too large"},
+    422: {"description": "A field over its limit or malformed (the detail names it)"},
+    429: {"description": "Rate limit exceeded; see Retry-After"},
+    503: {"description": "Overloaded (see Retry-After) or the model is unavailable"},
+    504: {"description": "No answer within the deadline"},
+}
 
 
 def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
@@ -30,56 +40,107 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.answerer = answerer or Answerer.from_settings(settings)
-        app.state.answerer.store.follow()  # an ingest by another process is answered from without a restart
+        service = Service(answerer or Answerer.from_settings(settings), settings)
+        app.state.service = service
+        IN_FLIGHT.set_function(lambda: service.admission.in_flight)
+        service.answerer.store.follow()  # an ingest by another process is answered from without a restart
         # Load the model off the request path, so the first question doesn't pay for it; /readyz tells when.
-        threading.Thread(target=app.state.answerer.warm_up, daemon=True, name="warm-up").start()
+        threading.Thread(target=service.answerer.warm_up, daemon=True, name="warm-up").start()
         if settings.slack_bot_token and settings.slack_signing_secret:
             from newsqa.service.slack import build_slack_app, mount_slack
 
-            mount_slack(app, build_slack_app(settings, app.state.answerer.answer))
+            mount_slack(app, build_slack_app(settings, service.answer))
         yield
-        app.state.answerer.store.close()
+        service.answerer.store.close()
 
     app = FastAPI(
         title="newsqa", version="0.1.0", lifespan=lifespan,
         description="Answers questions from indexed news articles, with citations, or says the sources don't.",
     )
-
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Every response carries an id; a bug answers 500 with only that id, its traceback goes to the log."""
-        rid = uuid.uuid4().hex[:16]
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("request %s failed", rid)
-            response = JSONResponse({"detail": "internal error", "request_id": rid}, status_code=500)
-        response.headers["X-Request-ID"] = rid
-        return response
+    install_metrics(app)
+    # Added innermost first: a request meets the request id, then CORS, the body limit, the key, the rate limit.
+    app.add_middleware(RateLimit, rate=settings.rate_limit)
+    app.add_middleware(ApiKeys, keys=settings.api_keys)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(NewsqaError)
-    async def unavailable(request: Request, exc: NewsqaError) -> JSONResponse:
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+    async def user_error(request: Request, exc: NewsqaError) -> JSONResponse:
+        return _error_response(exc)
 
-    @app.post("/v1/chat", response_model=ChatResponse)
-    def chat(request: ChatRequest, answerer: AnswererDep) -> ChatResponse:
-        return answerer.answer(request)
+    @app.exception_handler(AskerGone)
+    async def asker_gone(request: Request, exc: AskerGone) -> JSONResponse:
+        return JSONResponse({"detail": "client closed the request"}, status_code=499)
+
+    @app.post("/v1/chat", response_model=ChatResponse, responses=_ERRORS)
+    async def chat(body: ChatRequest, request: Request) -> ChatResponse:
+        response = await _service(request).answer_async(body, request.is_disconnected)
+        record_answer(response)
+        return response
+
+    @app.post("/v1/chat/stream", responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS})
+    async def chat_stream(body: ChatRequest, request: Request) -> EventSourceResponse:
+        """Server-sent events: `stage` (rewriting, retrieving, generating, verifying), `token` (the draft,
+        provisional), `answer` (final: the /v1/chat body), `error` ({status, detail}), `done` ({timings})."""
+        service = _service(request)
+        service.admission.check()  # a full queue is a 503 before the stream starts
+        return EventSourceResponse(_events(service, body, request), ping=15)
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz(answerer: AnswererDep) -> JSONResponse:
-        try:
-            snapshot = answerer.store.current()
-            has_articles = not snapshot.empty and snapshot.index.count() > 0
-        except Exception:  # a probe reports what it finds; the log says why
-            log.exception("readiness: the store can't be read")
-            has_articles = False
-        checks = {"index": has_articles, "model": answerer.model_ready}
-        return JSONResponse({"ready": all(checks.values()), **checks}, status_code=200 if all(checks.values()) else 503)
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await _service(request).readiness()
+        ready = bool(checks) and all(checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     return app
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _error_response(exc: NewsqaError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    return JSONResponse(_error_body(exc), status_code=exc.status, headers=headers)
+
+
+def _error_body(exc: NewsqaError) -> dict[str, Any]:
+    if isinstance(exc, InvalidRequest):  # FastAPI's own shape for a field that fails validation
+        detail: Any = [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "value_error"}]
+    else:
+        detail = str(exc)
+    if exc.status in (503, 504) and not isinstance(exc, Overloaded):
+        log.warning("answering failed: %s", exc)
+    if isinstance(exc, Overloaded) or exc.status == 504:
+        REJECTED.labels("overloaded" if isinstance(exc, Overloaded) else "deadline").inc()
+    return {"detail": detail, "request_id": request_id.get()}
+
+
+async def _events(service: Service, body: ChatRequest, request: Request) -> AsyncIterator[dict[str, str]]:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    try:
+        async for event, data in service.stream(body, request.is_disconnected):
+            if isinstance(data, ChatResponse):
+                record_answer(data)
+                timings = data.timings.model_dump()
+                data = data.model_dump(mode="json")
+            yield {"event": event, "data": json.dumps(data)}
+    except AskerGone:
+        return
+    except NewsqaError as exc:
+        yield {"event": "error", "data": json.dumps({"status": exc.status, **_error_body(exc)})}
+    except Exception:
+        log.exception("streaming an answer failed")
+        yield {"event": "error", "data": json.dumps({"status": 500, "detail": "internal error",
+                                                     "request_id": request_id.get()})}
+    timings.setdefault("total_ms", round((time.perf_counter() - started) * 1000, 1))
+    yield {"event": "done", "data": json.dumps({"timings": timings})}

@@ -2,12 +2,14 @@
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import openai
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -15,6 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from newsqa.errors import ModelUnavailable
+from newsqa.service import deadline
 from newsqa.service.model_files import ensure_gguf
 from newsqa.settings import Settings
 
@@ -23,7 +26,8 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
 class LocalChatModel(BaseChatModel):
-    """Qwen2.5-Coder-1.5B-Instruct (GGUF) in-process through xllamacpp; greedy, one request at a time."""
+    """Qwen2.5-Coder-1.5B-Instruct (GGUF) in-process through xllamacpp; greedy, one request at a time, each
+    stopped between tokens when its question's deadline passes."""
 
     model_path: Path
     n_ctx: int = 4096
@@ -31,6 +35,7 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = 48
     _server: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _busy_since: float = PrivateAttr(0.0)
 
     @property
     def _llm_type(self) -> str:
@@ -41,6 +46,8 @@ class LocalChatModel(BaseChatModel):
         return self._server is not None
 
     def load(self) -> None:
+        if self._server is not None:  # loaded: don't queue behind a generation holding the lock
+            return
         with self._lock:
             if self._server is None:
                 self._server = self._start_server()
@@ -60,32 +67,72 @@ class LocalChatModel(BaseChatModel):
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
         return xlc.Server(params)
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    @property
+    def busy_for(self) -> float:
+        """Seconds the current generation has run (0 when idle): a readiness probe tells busy from wedged."""
+        return time.monotonic() - self._busy_since if self._busy_since else 0.0
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         request: dict[str, Any] = {
             "messages": [{"role": _ROLES[m.type], "content": m.content} for m in messages],
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": 0.0,
             "logprobs": True,  # per-token confidence, reported as OpenAI-compatible servers do
+            # Streamed even when nobody watches the tokens: between tokens, generation can be stopped.
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
         if stop:
             request["stop"] = stop
         self.load()
-        with self._lock:  # the server keeps one cached prompt prefix; interleaved calls would thrash it
-            reply = self._server.handle_chat_completions(request)
-        if "error" in reply:
-            log.error("local model failed: %s", reply["error"])
+        stop_at = deadline.current()
+        reply = _Reply(run_manager, stop_at)
+        deadline.acquire(self._lock)  # the server keeps one cached prompt prefix; interleaved calls would thrash it
+        try:
+            self._busy_since = time.monotonic()
+            self._server.handle_chat_completions(request, reply.add)
+        finally:
+            self._busy_since = 0.0
+            self._lock.release()
+        if reply.error:
+            log.error("local model failed: %s", reply.error)
             raise ModelUnavailable("the local model could not answer")
-        choice = reply["choices"][0]
-        usage = reply.get("usage") or {}
+        if stop_at is not None:
+            stop_at.check()  # generation stopped early because of it: the partial reply is no answer
         message = AIMessage(
-            content=choice["message"]["content"] or "", response_metadata={"logprobs": choice.get("logprobs")},
-            usage_metadata=UsageMetadata(input_tokens=usage.get("prompt_tokens", 0),
-                                         output_tokens=usage.get("completion_tokens", 0),
-                                         total_tokens=usage.get("total_tokens", 0)),
+            content="".join(reply.pieces), response_metadata={"logprobs": {"content": reply.logprobs}},
+            usage_metadata=UsageMetadata(input_tokens=reply.usage.get("prompt_tokens", 0),
+                                         output_tokens=reply.usage.get("completion_tokens", 0),
+                                         total_tokens=reply.usage.get("total_tokens", 0)),
         )
-        timings = {"timings": reply.get("timings")}
-        return ChatResult(generations=[ChatGeneration(message=message, generation_info=timings)])
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"timings": reply.timings})])
+
+
+class _Reply:
+    """Collects llama.cpp's streamed chunks; `add` returns True to stop the generation."""
+
+    def __init__(self, run_manager: CallbackManagerForLLMRun | None, stop_at: deadline.Deadline | None) -> None:
+        self.run_manager, self.stop_at = run_manager, stop_at
+        self.pieces: list[str] = []
+        self.logprobs: list[dict[str, Any]] = []
+        self.usage: dict[str, int] = {}
+        self.timings: dict[str, float] | None = None
+        self.error: Any = None
+
+    def add(self, chunk: dict[str, Any]) -> bool:
+        if "error" in chunk:
+            self.error = chunk["error"]
+            return True
+        self.usage = chunk.get("usage") or self.usage
+        self.timings = chunk.get("timings") or self.timings
+        for choice in chunk.get("choices", []):
+            if piece := choice["delta"].get("content"):
+                self.pieces.append(piece)
+                if self.run_manager:
+                    self.run_manager.on_llm_new_token(piece)
+            self.logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
+        return self.stop_at is not None and self.stop_at.over()
 
 
 def answer_logprobs(message: BaseMessage) -> list[float] | None:
@@ -112,6 +159,22 @@ def model_calls() -> Iterator[None]:
         raise ModelUnavailable("the model server did not answer") from exc
 
 
+def model_answers(model: BaseChatModel, deadline_s: float) -> bool:
+    """For readiness: the local model is loaded and not stuck in one generation longer than a question may
+    take; a server answers its model list within a few seconds."""
+    if isinstance(model, LocalChatModel):
+        return model.loaded and model.busy_for < deadline_s
+    client = getattr(model, "root_client", None)  # ChatOpenAI's openai.OpenAI
+    if client is None:
+        return True
+    try:
+        client.with_options(timeout=3.0, max_retries=0).models.list()
+        return True
+    except openai.APIError as exc:
+        log.warning("readiness: the model server did not answer: %s", exc)
+        return False
+
+
 def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm_provider == "openai":
         from langchain_openai import ChatOpenAI
@@ -123,6 +186,8 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             temperature=0.0,
             max_tokens=settings.llm_max_tokens,
             logprobs=True,
+            streaming=True,  # the draft's tokens reach a streaming client as they come
+            stream_usage=True,
             timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
         )

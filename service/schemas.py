@@ -8,8 +8,6 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from newsqa.store.models import source_key
 
-MAX_QUESTION_CHARS = 2000
-
 
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
@@ -40,12 +38,13 @@ class Filters(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    history: list[Turn] = Field(default_factory=list, max_length=50)
+    # Lengths and counts are limited by settings (NEWSQA_MAX_*), checked by the answer path: 422 naming the field.
+    question: str = Field(min_length=1)
+    history: list[Turn] = Field(default_factory=list)
     filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(None, ge=1, le=50)
     choices: list[str] | None = Field(
-        None, min_length=2, max_length=10, description="Options to pick the answer from (multiple choice)."
+        None, min_length=2, description="Options to pick the answer from (multiple choice)."
     )
 
     @field_validator("question")
@@ -82,9 +81,15 @@ class Usage(BaseModel):
     completion_tokens: int = 0
 
 
+# Why an answer was refused: no articles at all; the question names nothing to look up; no passage addresses
+# it; or the model's answer is not stated by a passage that does.
+RefusalReason = Literal["empty_index", "nothing_asked", "no_passage", "not_grounded"]
+
+
 class ChatResponse(BaseModel):
     answer: str
     refused: bool
+    refusal_reason: RefusalReason | None = None
     citations: list[Citation] = Field(default_factory=list)
     confidence: float | None = Field(
         None, description="How sure the model was of its answer (geometric mean of its token probabilities, 0-1); "

@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from newsqa.errors import UsageError
-from newsqa.service.schemas import MAX_QUESTION_CHARS, ChatRequest, ChatResponse, Citation, Turn
+from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Turn
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,12 @@ def build_slack_app(settings: Settings, answer: Answer) -> App:
 
     @bolt.event("app_mention")
     def on_mention(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        _answer_message(event, context, client, answer, settings.history_turns)
+        _answer_message(event, context, client, answer, settings)
 
     @bolt.event("message")
     def on_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         if event.get("channel_type") == "im":  # channel messages reach us as app_mention: don't answer twice
-            _answer_message(event, context, client, answer, settings.history_turns)
+            _answer_message(event, context, client, answer, settings)
 
     @bolt.command("/ask")
     def on_ask(
@@ -129,7 +129,7 @@ def build_slack_app(settings: Settings, answer: Answer) -> App:
         except SlackApiError as e:  # e.g. a private channel the bot isn't in: answer the asker privately
             log.info("/ask: cannot post in %s (%s), replying via response_url", command["channel_id"], e)
             post = respond
-        _answer_into(post, answer, lambda: ChatRequest(question=question[:MAX_QUESTION_CHARS]))
+        _answer_into(post, answer, lambda: ChatRequest(question=question[: settings.max_question_chars]))
 
     return bolt
 
@@ -151,7 +151,7 @@ def run_socket_mode(settings: Settings, answer: Answer) -> None:
 
 
 def _answer_message(
-    event: dict[str, Any], context: BoltContext, client: WebClient, answer: Answer, history_turns: int
+    event: dict[str, Any], context: BoltContext, client: WebClient, answer: Answer, settings: Settings
 ) -> None:
     if not should_answer(event, context.bot_user_id):
         return
@@ -165,9 +165,10 @@ def _answer_message(
     def request() -> ChatRequest:
         in_thread = "thread_ts" in event
         history = (
-            _thread_history(client, context, channel, event["thread_ts"], ts, history_turns) if in_thread else []
+            _thread_history(client, context, channel, event["thread_ts"], ts, settings.history_turns)
+            if in_thread else []
         )
-        return ChatRequest(question=question[:MAX_QUESTION_CHARS], history=history)
+        return ChatRequest(question=question[: settings.max_question_chars], history=history)
 
     _answer_into(post, answer, request)
 

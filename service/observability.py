@@ -1,0 +1,31 @@
+"""What an operator watches: Prometheus metrics at /metrics (the request id and logs: newsqa/logs.py)."""
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from newsqa.service.schemas import ChatResponse
+
+STAGE_SECONDS = Histogram("newsqa_stage_seconds", "Time spent per answer stage", ["stage"],
+                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80))
+TOKENS = Counter("newsqa_model_tokens_total", "Tokens the model read (prompt) and wrote (completion)", ["kind"])
+ANSWERS = Counter("newsqa_answers_total", "Answers given, and refusals by reason", ["outcome"])
+IN_FLIGHT = Gauge("newsqa_questions_in_flight", "Questions answering or waiting for the model")
+REJECTED = Counter("newsqa_questions_rejected_total", "Questions not answered: overloaded (503) or late (504)",
+                   ["reason"])
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Request counts and latencies per route (the instrumentator), plus ours above, at GET /metrics."""
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False)
+
+
+def record_answer(response: ChatResponse) -> None:
+    for stage, ms in (("retrieve", response.timings.retrieve_ms), ("generate", response.timings.generate_ms),
+                      ("total", response.timings.total_ms)):
+        if ms:
+            STAGE_SECONDS.labels(stage).observe(ms / 1000)
+    TOKENS.labels("prompt").inc(response.usage.prompt_tokens)
+    TOKENS.labels("completion").inc(response.usage.completion_tokens)
+    ANSWERS.labels(response.refusal_reason or "answered").inc()
