@@ -84,10 +84,6 @@ class RequestIds:
             request_id.reset(token)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """413 for a body over `max_bytes`, whether it says its length or streams it."""
 
@@ -103,19 +99,24 @@ class BodyLimit:
             await self._reject(send)
             return
         seen = 0
+        too_large = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge()
+            if seen > self.max_bytes:  # end the body here; whatever the app makes of it is replaced below
+                too_large = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def guarded_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await self._reject(send)
+
+        await self.app(scope, counting_receive, guarded_send)
 
     async def _reject(self, send: Send) -> None:
         await send_json(send, 413, {"detail": f"request body larger than {self.max_bytes // 1024} KB"})

@@ -1,15 +1,12 @@
 """The HTTP API as a client sees it: real retrieval over the seed story, the chat model faked."""
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
-from conftest import SEED_SOURCE, SEED_TITLE
+from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -216,25 +213,11 @@ def test_a_follow_up_is_rewritten_using_the_history(chat):
 
 
 def test_a_real_server_answers_over_http(seed_settings, fake_answerer):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(seed_settings, fake_answerer(seed_settings, WHO_ANSWER))
-    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"question": WHO}, timeout=60)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running_uvicorn(app) as url:
+        response = httpx.post(f"{url}/v1/chat", json={"question": WHO}, timeout=60)
     assert response.status_code == 200
     assert_cited(response.json(), WHO_ANSWER)
-    assert not thread.is_alive()
 
 
 def test_filters_that_leave_no_passage_are_a_refusal_even_without_a_coverage_floor(seed_settings, fake_answerer):
