@@ -27,6 +27,8 @@ from newsqa.settings import Settings
 log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON"},
+    401: {"description": "An API key is required (when keys are configured)"},
     413: {"description": "Request body too large"},
     422: {"description": "A field over its limit or malformed (the detail names it)"},
     429: {"description": "Rate limit exceeded; see Retry-After"},

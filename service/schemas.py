@@ -30,6 +30,14 @@ class Filters(BaseModel):
             raise ValueError(f"{bad[0]!r} names no source; expected a site such as newarab.com")
         return sorted({key for key in keys if key})
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        """A date is written YYYY-MM-DD; a bare number would otherwise pass as seconds since 1970."""
+        if value is not None and not isinstance(value, str | date):
+            raise ValueError("expected a date as YYYY-MM-DD")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> "Filters":
         if self.since and self.until and self.since > self.until:
