@@ -5,7 +5,7 @@ code; anything else is a bug and keeps its traceback."""
 import json
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -102,7 +102,12 @@ def ask(
         if answerer.store.current().empty:  # say where we looked: the data dir is relative to where you are
             typer.secho(f"note: no articles are indexed in {settings.data_dir.resolve()} (NEWSQA_DATA_DIR)",
                         fg="yellow", err=True)
-        response = answerer.answer(request)
+        progress = None if as_json else _terminal_progress()
+        try:
+            response = answerer.answer(request, progress)
+        finally:
+            if progress:
+                typer.echo("\r\033[2K", nl=False, err=True)  # the progress line goes; the answer stays
     if as_json:
         typer.echo(response.model_dump_json(indent=2))
         return
@@ -113,6 +118,29 @@ def ask(
         if c.url:
             typer.echo(f"    {c.url}")
         typer.echo(f'    "{c.quote}"')
+
+
+_STAGES = {"rewriting": "reading the conversation", "retrieving": "searching the articles",
+           "generating": "writing", "verifying": "checking the answer against the passages"}
+
+
+def _terminal_progress() -> Callable[[str, dict], None] | None:
+    """On a terminal, one line on stderr that follows the answer's stages and the model's draft."""
+    if not sys.stderr.isatty():
+        return None
+    draft: list[str] = []
+
+    def show(event: str, data: dict) -> None:
+        if event == "token":
+            draft.append(data["text"])
+            line = "draft: " + " ".join("".join(draft).split())[-60:]
+        elif data["stage"] == "retrieving" and data["passages"] is not None:
+            line = f"found {data['passages']} passages"
+        else:
+            line = _STAGES[data["stage"]]
+        typer.echo(f"\r\033[2K{line}…", nl=False, err=True)
+
+    return show
 
 
 @app.command()

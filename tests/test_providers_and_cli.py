@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, make_settings
+from conftest import SEED_SOURCE, SEED_TITLE, make_settings, newsqa_env
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -106,6 +106,32 @@ def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsq
     source = next(i for i, line in enumerate(lines) if line.startswith("[1] "))
     assert lines[source] == f"[1] {SEED_TITLE} ({SEED_SOURCE})"
     assert any('"' in line and "1,383 civilians" in line for line in lines[source + 1:])
+
+
+def test_cli_ask_on_a_terminal_shows_the_stages_then_clears_them(seed_settings, openai_stub, tmp_path):
+    openai_stub.replies.append("1,383")
+    env = newsqa_env(seed_settings.data_dir, openai_stub.url)
+    terminal, terminal_side = os.openpty()  # stderr is a terminal, stdout a pipe (as in `newsqa ask Q | less`)
+    try:
+        done = subprocess.run([str(NEWSQA), "ask", QUESTION], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=terminal_side, text=True, timeout=120)
+        os.close(terminal_side)
+        shown = b""
+        while chunk := _read_available(terminal):
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert done.returncode == 0 and "1,383" in done.stdout and "searching" not in done.stdout
+    text = shown.decode()
+    assert "searching the articles" in text and "found" in text and "draft: 1,383" in text
+    assert text.endswith("\r\033[2K")  # the progress line is cleared before the answer shows
+
+
+def _read_available(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the other side closed: everything has been read
+        return b""
 
 
 @pytest.mark.parametrize(("args", "message"), [
