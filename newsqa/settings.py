@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     max_choices: int = Field(10, ge=2)
     max_choice_chars: int = Field(300, ge=1)
     max_sources: int = Field(50, ge=1)  # filters.sources entries
+    fallback_passages: bool = False  # model unavailable: answer 200 with the best passages, marked as no answer
 
     # serving: who may ask, how often, and shutting down
     api_keys: Annotated[list[SecretStr], NoDecode] = []  # comma-separated; set: every route but health/Slack needs one

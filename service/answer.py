@@ -202,13 +202,15 @@ class Answerer:
         rewritten = str(reply.content).strip().split("\n")[0].strip()
         return rewritten or None
 
+    def passages_only(self, request: ChatRequest) -> ChatResponse:
+        """No answer: the passages that best match the question, for when the model can't be reached."""
+        passages = self.search(request.question, request.filters, request.top_k or self.settings.top_k)
+        citations = [_citation(n, p, p.text) for n, p in enumerate(passages, 1)]
+        return ChatResponse(answer=load_text(self.settings.prompts_dir, "passages_only"), refused=True,
+                            refusal_reason="model_unavailable", citations=citations)
+
     def _respond(self, verdict: Verdict, confidence: float | None, turn: "_Turn") -> ChatResponse:
-        citations = [
-            Citation(n=n, article_id=s.passage.article_id, chunk_id=s.passage.chunk_id, title=s.passage.title,
-                     source=s.passage.meta.source, url=s.passage.meta.url,
-                     published_at=s.passage.meta.published_at, quote=s.quote)
-            for n, s in enumerate(verdict.supports, 1)
-        ]
+        citations = [_citation(n, s.passage, s.quote) for n, s in enumerate(verdict.supports, 1)]
         markers = "".join(f"[{c.n}]" for c in citations)
         return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
                             confidence=confidence, **turn.finish())
@@ -235,6 +237,12 @@ class _Turn:
     def finish(self) -> dict[str, Any]:
         self.timings.total_ms = _ms(self.started)
         return {"timings": self.timings, "usage": self.usage, "standalone_question": self.standalone}
+
+
+def _citation(n: int, passage: Passage, quote: str) -> Citation:
+    meta = passage.meta
+    return Citation(n=n, article_id=passage.article_id, chunk_id=passage.chunk_id, title=passage.title,
+                    source=meta.source, url=meta.url, published_at=meta.published_at, quote=quote)
 
 
 class _Draft(BaseCallbackHandler):

@@ -90,8 +90,9 @@ class Usage(BaseModel):
 
 
 # Why an answer was refused: no articles at all; the question names nothing to look up; no passage addresses
-# it; or the model's answer is not stated by a passage that does.
-RefusalReason = Literal["empty_index", "nothing_asked", "no_passage", "not_grounded"]
+# it; the model's answer is not stated by a passage that does; or the model is unavailable and the citations
+# are only the best-matching passages (NEWSQA_FALLBACK_PASSAGES).
+RefusalReason = Literal["empty_index", "nothing_asked", "no_passage", "not_grounded", "model_unavailable"]
 
 
 class ChatResponse(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from newsqa.errors import DeadlineExceeded, Overloaded
+from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
 from newsqa.service import deadline
 from newsqa.service.answer import Answerer, Events
 from newsqa.service.schemas import ChatRequest, ChatResponse
@@ -139,7 +139,13 @@ class Service:
     def _answer(self, stop_at: deadline.Deadline, request: ChatRequest, events: Events | None) -> ChatResponse:
         with deadline.within(stop_at):
             stop_at.check()  # waited for a worker thread past the deadline already
-            return self.answerer.answer(request, events)
+            try:
+                return self.answerer.answer(request, events)
+            except ModelUnavailable:
+                if not self.settings.fallback_passages:
+                    raise
+                log.warning("the model is unavailable: answering with passages only")
+                return self.answerer.passages_only(request)
 
 
 async def _stop_when_gone(disconnected: Disconnected, stop_at: deadline.Deadline) -> None:

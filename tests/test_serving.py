@@ -250,3 +250,22 @@ def test_a_stream_that_fails_ends_with_an_error_event(seed_settings):
             events = sse_events(response)
     assert [name for name, _ in events] == ["error", "done"]
     assert events[0][1]["status"] == 422 and events[0][1]["detail"][0]["loc"] == ["body", "question"]
+
+
+def test_with_the_fallback_set_a_dead_model_still_gets_the_best_passages_marked_as_no_answer(seed_settings):
+    from newsqa.errors import ModelUnavailable
+
+    class DeadModel(FakeListChatModel):
+        def _call(self, *args, **kwargs) -> str:
+            raise ModelUnavailable("the model server did not answer")
+
+    for fallback, expected in ((False, 503), (True, 200)):
+        settings = seed_with(seed_settings, fallback_passages=fallback)
+        app = create_app(settings, Answerer.from_settings(settings, chat_model=DeadModel(responses=["x"])))
+        with TestClient(app) as test_client:
+            response = test_client.post("/v1/chat", json={"question": WHO})
+        assert response.status_code == expected
+    body = response.json()
+    assert body["refused"] is True and body["refusal_reason"] == "model_unavailable"
+    assert "not an answer" in body["answer"] and body["citations"]
+    assert any("al-Rufayi" in c["quote"] for c in body["citations"])
