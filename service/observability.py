@@ -1,8 +1,11 @@
 """What an operator watches: Prometheus metrics at /metrics (the request id and logs: newsqa/logs.py)."""
 
+from collections.abc import Callable
+from functools import lru_cache
+
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from newsqa.service.schemas import ChatResponse
 
@@ -15,10 +18,19 @@ REJECTED = Counter("newsqa_questions_rejected_total", "Questions not answered: o
                    ["reason"])
 
 
+@lru_cache(maxsize=1)
+def _per_route_metrics() -> Callable[[metrics.Info], None]:
+    """The instrumentator's request metrics, registered once per process: every app built in it (tests build
+    many) records into the same ones, where a second registration would leave an app recording nothing."""
+    instrumentation = metrics.default()
+    assert instrumentation is not None
+    return instrumentation
+
+
 def install_metrics(app: FastAPI) -> None:
     """Request counts and latencies per route (the instrumentator), plus ours above, at GET /metrics."""
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False)
+    instrumentator = Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"])
+    instrumentator.add(_per_route_metrics()).instrument(app).expose(app, include_in_schema=False)
 
 
 def record_answer(response: ChatResponse) -> None:
