@@ -22,9 +22,9 @@ from newsqa.service.slack import (
     USAGE,
     build_slack_app,
     mount_slack,
-    render_answer,
     should_answer,
 )
+from newsqa.service.slack_format import render_answer
 from newsqa.settings import Settings
 
 SECRET = "test-signing-secret"
