@@ -119,7 +119,7 @@ class SlackBot:
     def close(self, grace_s: float) -> None:
         """Stop taking questions; let those taken finish within `grace_s`."""
         if unfinished := self.workers.close(grace_s):
-            log.warning("shutting down with %d Slack questions unanswered after %g s", unfinished, grace_s)
+            log.warning("shutting down with %d Slack questions unanswered at the end of the grace period", unfinished)
 
 
 def should_answer(event: dict[str, Any], bot_user_id: str | None) -> bool:
@@ -220,9 +220,10 @@ def run_socket_mode(settings: Settings, answer: Answer) -> None:
     handler.connect()
     log.info("Slack bot connected over Socket Mode")
     stop.wait()
+    grace_ends = time.monotonic() + settings.shutdown_grace_s  # answers keep running while the socket closes
     log.info("stopping: no new Slack events; finishing answers in progress")
     handler.close()
-    bot.close(settings.shutdown_grace_s)
+    bot.close(max(grace_ends - time.monotonic(), 0))
 
 
 def _answer_command(

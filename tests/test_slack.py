@@ -2,10 +2,15 @@
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -537,3 +542,45 @@ def test_a_thread_longer_than_a_page_keeps_its_latest_turns(slack_stub: Any, ans
     ]
     pages = slack_stub.calls_to("conversations.replies")
     assert [p.get("cursor") for p in pages] == [None, "3", "6"]  # no page after the question's
+
+
+SOCKET_MODE_BOT = Path(__file__).parent / "fixtures" / "socket_mode_bot.py"
+
+
+@pytest.mark.parametrize(("answer_s", "grace_s", "answered"), [(5.0, 20.0, True), (60.0, 0.5, False)])
+def test_sigterm_stops_socket_mode_letting_answers_in_progress_finish_within_the_grace_period(
+    slack_stub: Any, socket_mode_stub: Any, answer_s: float, grace_s: float, answered: bool
+) -> None:
+    env = {
+        **os.environ,  # PYTHONPATH too, so the child imports this code
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_APP_TOKEN": "xapp-test",
+        "NEWSQA_SLACK_API_URL": slack_stub.api_url,
+        "NEWSQA_SHUTDOWN_GRACE_S": str(grace_s),
+    }
+    bot = subprocess.Popen(
+        [sys.executable, str(SOCKET_MODE_BOT), str(answer_s)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert socket_mode_stub.connected.wait(timeout=20)
+        event = json.loads(event_body(mention(f"<@UBOT> {QUESTION}")))
+        socket_mode_stub.send({"envelope_id": "env-1", "type": "events_api", "payload": event})
+        assert socket_mode_stub.received.get(timeout=5)["envelope_id"] == "env-1"  # acked
+        assert bot.stdout is not None and bot.stdout.readline().strip() == "answering"
+
+        bot.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        assert bot.wait(timeout=grace_s + 10) == 0
+        took = time.monotonic() - stopping
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+
+    assert socket_mode_stub.closed.is_set()  # it hung up
+    replies = [r["text"] for r in slack_stub.calls_to("chat.postMessage")]
+    if answered:  # the answer in progress was posted before the process ended
+        assert replies == [f"answered: {QUESTION}"] and took < grace_s
+    else:  # a stuck answer doesn't hold the process past the grace period
+        assert replies == [] and took < grace_s + 5  # closing the websocket takes a few seconds
