@@ -430,17 +430,19 @@ def test_a_slow_slack_request_never_holds_up_other_routes(slack_stub: Any, answe
     slack_stub.delays["auth.test"] = 2.0
     answer.hold.clear()
     with served(slack_api(bot_settings(slack_stub), answer)) as url, httpx.Client(base_url=url, timeout=10) as http:
-        first = threading.Thread(target=lambda: send(http, event_body(mention(f"<@UBOT> {QUESTION}"))))
+        statuses: list[int] = []
+        first = threading.Thread(target=lambda: statuses.append(ask(http, slack_stub, QUESTION).status_code))
         first.start()
         assert slack_stub.wait_for("auth.test")
         assert timed_get(http, "/healthz") < 0.5
         assert first.is_alive()  # the Slack request was still being handled meanwhile
         first.join(timeout=10)
+        assert statuses == [200]
 
         assert answer.wait_asked(1)  # now the answer is in progress
         assert timed_get(http, "/healthz") < 0.5
         answer.hold.set()
-        assert_cited_answer(slack_stub.wait_for("chat.postMessage")[0])
+        assert_cited_answer(slack_stub.wait_for("chat.postMessage", count=2)[1])
 
 
 def test_ask_is_acked_in_time_while_every_answer_worker_is_busy(slack_stub: Any, answer: FakeAnswer) -> None:
