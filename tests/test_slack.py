@@ -9,15 +9,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
-from conftest import SEED_SOURCE, SEED_TITLE
+from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -114,23 +112,6 @@ def slack_api(settings: Settings, answer: FakeAnswer) -> FastAPI:
 def client(slack_stub: Any, answer: FakeAnswer) -> Iterator[TestClient]:
     with TestClient(slack_api(bot_settings(slack_stub), answer)) as c:
         yield c
-
-
-@contextmanager
-def served(api: FastAPI) -> Iterator[str]:
-    """`api` under a real uvicorn on 127.0.0.1 (a free port, a daemon thread); yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def send(
@@ -429,7 +410,8 @@ def test_a_slow_slack_request_never_holds_up_other_routes(slack_stub: Any, answe
     route of the same server still answers at once."""
     slack_stub.delays["auth.test"] = 2.0
     answer.hold.clear()
-    with served(slack_api(bot_settings(slack_stub), answer)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    api = slack_api(bot_settings(slack_stub), answer)
+    with running_uvicorn(api) as url, httpx.Client(base_url=url, timeout=10) as http:
         statuses: list[int] = []
         first = threading.Thread(target=lambda: statuses.append(ask(http, slack_stub, QUESTION).status_code))
         first.start()
@@ -449,7 +431,7 @@ def test_ask_is_acked_in_time_while_every_answer_worker_is_busy(slack_stub: Any,
     workers = 5  # as many as bolt's own listener threads, which used to answer and so to delay acks
     answer.hold.clear()
     settings = bot_settings(slack_stub, slack_workers=workers)
-    with served(slack_api(settings, answer)) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with running_uvicorn(slack_api(settings, answer)) as url, httpx.Client(base_url=url, timeout=10) as http:
         for i in range(workers):
             busy = mention(f"<@UBOT> question {i}?", ts=f"100.00001{i}")
             assert send(http, event_body(busy, event_id=f"EvBusy{i}")).status_code == 200
@@ -549,9 +531,9 @@ def test_a_thread_longer_than_a_page_keeps_its_latest_turns(slack_stub: Any, ans
 SOCKET_MODE_BOT = Path(__file__).parent / "fixtures" / "socket_mode_bot.py"
 
 
-@pytest.mark.parametrize(("answer_s", "grace_s", "answered"), [(5.0, 20.0, True), (60.0, 0.5, False)])
+@pytest.mark.parametrize(("answer_s", "grace_s", "answered"), [(5.0, 20, True), (60.0, 1, False)])
 def test_sigterm_stops_socket_mode_letting_answers_in_progress_finish_within_the_grace_period(
-    slack_stub: Any, socket_mode_stub: Any, answer_s: float, grace_s: float, answered: bool
+    slack_stub: Any, socket_mode_stub: Any, answer_s: float, grace_s: int, answered: bool
 ) -> None:
     env = {
         **os.environ,  # PYTHONPATH too, so the child imports this code
