@@ -18,10 +18,12 @@ import pytest
 from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
 from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
+from newsqa.service.answer import Answerer
 from newsqa.service.api import create_app
 from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Turn
 from newsqa.service.slack import (
@@ -378,8 +380,9 @@ def test_refusal_says_the_sources_do_not_cover_it() -> None:
     assert shown(message) == refusal  # no sources block under a refusal
 
 
-def test_the_service_answers_a_mention_from_the_indexed_seed(slack_stub: Any, seed_settings, fake_answerer) -> None:
-    """Through service.api with Slack settings: the real answer path (only the LLM faked) cites the seed."""
+def test_the_service_answers_a_mention_from_the_indexed_seed_before_it_stops(slack_stub: Any, seed_settings) -> None:
+    """Through service.api with Slack settings: the real answer path (only the LLM faked, and slow) cites the
+    seed, and stopping the service lets that answer finish."""
     slack_settings = seed_settings.model_copy(
         update={
             "slack_bot_token": SecretStr("xoxb-test"),
@@ -387,11 +390,14 @@ def test_the_service_answers_a_mention_from_the_indexed_seed(slack_stub: Any, se
             "slack_api_url": slack_stub.api_url,
         }
     )
-    service = create_app(slack_settings, fake_answerer(slack_settings, "at least 1,383 [2]"))
+    slow_model = FakeListChatModel(responses=["at least 1,383 [2]"], sleep=2.0)
+    service = create_app(slack_settings, Answerer.from_settings(slack_settings, chat_model=slow_model))
     with TestClient(service) as service_client:
         body = event_body(mention(f"<@{slack_stub.bot_user_id}> How many civilians were killed in coastal Syria?"))
         assert send(service_client, body).status_code == 200
-        [reply] = slack_stub.wait_for("chat.postMessage", timeout=30)
+        assert slack_stub.calls_to("chat.postMessage") == []  # acked; the model is still answering
+    # the service stopped (lifespan shutdown) only after the answer in progress was posted
+    [reply] = slack_stub.calls_to("chat.postMessage")
     text = shown(reply)
     assert reply["thread_ts"] == "100.000001"
     assert text.startswith("at least 1,383 [1]")
