@@ -21,7 +21,9 @@ def render_answer(response: ChatResponse) -> dict[str, Any]:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if response.standalone_question:  # shows how a follow-up was understood
         blocks.append(_context(f"Searched for: {_fit(escape(response.standalone_question), QUOTE_LIMIT)}"))
-    sources = [] if response.refused else [_source_block(c) for c in response.citations]
+    # A refusal cites nothing, except the model-down fallback, whose passages are the whole message
+    shows_sources = not response.refused or response.refusal_reason == "model_unavailable"
+    sources = [_source_block(c) for c in response.citations] if shows_sources else []
     room = BLOCK_LIMIT - len(blocks)
     if len(sources) > room:
         sources = sources[: room - 1] + [_context(f"…and {len(sources) - room + 1} more sources")]

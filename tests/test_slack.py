@@ -380,6 +380,16 @@ def test_refusal_says_the_sources_do_not_cover_it() -> None:
     assert shown(message) == refusal  # no sources block under a refusal
 
 
+def test_the_model_down_fallback_shows_its_passages() -> None:
+    not_an_answer = "The answering model is unavailable right now, so this is not an answer: these are the passages."
+    fallback = ChatResponse(
+        answer=not_an_answer, refused=True, refusal_reason="model_unavailable", citations=[CITATION]
+    )
+    message = render_answer(fallback)
+    assert message["text"] == not_an_answer
+    assert "<https://example.com/rates|[1] Bank raises rates>" in shown(message)
+
+
 def test_the_service_answers_a_mention_from_the_indexed_seed_before_it_stops(slack_stub: Any, seed_settings) -> None:
     """Through service.api with Slack settings: the real answer path (only the LLM faked, and slow) cites the
     seed, and stopping the service lets that answer finish."""
