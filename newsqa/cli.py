@@ -245,13 +245,17 @@ def evaluate(
 def slack() -> None:
     """Run the Slack bot over Socket Mode (no public URL needed; needs SLACK_APP_TOKEN)."""
     from newsqa.service.answer import Answerer
+    from newsqa.service.serving import Service
     from newsqa.service.slack import run_socket_mode
 
     settings = _settings()
     with _user_errors():
         answerer = Answerer.from_settings(settings)
         answerer.store.follow()
-        run_socket_mode(settings, answerer.answer)
+        try:
+            run_socket_mode(settings, Service(answerer, settings).answer)  # the API's queue and deadline
+        finally:
+            answerer.store.close()
 
 
 @app.command()

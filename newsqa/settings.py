@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = "https://slack.com/api/"  # tests point this at a stub on 127.0.0.1
+    # Slack requests are acked at once and answered by these threads, so a burst never delays an ack;
+    # the model's own queue (queue_depth) still bounds the work that reaches it
+    slack_workers: int = Field(4, ge=1)
+    slack_backlog: int = Field(16, ge=1)  # Slack questions waiting for a worker; more are told "busy" at once
 
     # serving: bounded work and input limits (HTTP 503/504/413/422; Slack and the CLI share them)
     queue_depth: int = Field(4, ge=0)  # questions waiting for the model beyond the one it answers; more: 503

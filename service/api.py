@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -48,11 +49,15 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         service.answerer.store.follow()  # an ingest by another process is answered from without a restart
         # Load the model off the request path, so the first question doesn't pay for it; /readyz tells when.
         threading.Thread(target=service.answerer.warm_up, daemon=True, name="warm-up").start()
+        slack = None
         if settings.slack_bot_token and settings.slack_signing_secret:
             from newsqa.service.slack import build_slack_app, mount_slack
 
-            mount_slack(app, build_slack_app(settings, service.answer))
+            slack = build_slack_app(settings, service.answer)
+            mount_slack(app, slack)
         yield
+        if slack is not None:  # Slack questions are answered after their request ended: let those finish too
+            await anyio.to_thread.run_sync(slack.close, settings.shutdown_grace_s)
         service.answerer.store.close()
 
     app = FastAPI(
