@@ -96,6 +96,10 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
             except BadArticle as exc:
                 report.fail(f"{item.link}: {exc}")
                 continue
+            if article.key in stored and not state.edited_since(item.identity, item.updated):
+                report.unchanged += 1  # its page names a canonical url already stored: met through another link
+                state.remember_item(item.identity, article.key, item.updated)
+                continue
             found.append((item, article))
         if found:
             report.count(ingest_items([article for _, article in found], settings, progress=False))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import make_settings
@@ -59,18 +60,19 @@ def metas_by_title(settings: Settings) -> dict[str, ChunkMeta]:
 
 
 def page_requests(site: SiteStub, since: int = 0) -> list[str]:
-    return [p for p in site.paths()[since:] if p.startswith(("/news/", "/story", "/private/"))]
+    return [p for p in site.paths()[since:] if p.startswith(("/news/", "/amp/", "/story", "/private/"))]
 
 
 def test_a_round_stores_rss_and_atom_stories_once_each_with_their_metadata(site, fast):
     reports = refresh([feed(site, "riverton.rss"), feed(site, "valley.atom", source="Valley Herald")], fast)
 
     assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
-    assert counts(reports["valley.atom"]) == (1, 0, 1, 0)  # the bridge story came through both feeds
+    # the bridge story came through both feeds, under two links: its AMP page names the same canonical url
+    assert counts(reports["valley.atom"]) == (1, 0, 1, 0)
     assert len(open_index(fast).articles()) == 4
     requested = page_requests(site)
     assert "/news/night-bus.html" not in requested  # the feed carried the whole story
-    assert sum(p.startswith("/news/bridge-repairs.html") for p in requested) == 1
+    assert {"/news/bridge-repairs.html", "/amp/bridge-repairs.html"} <= set(requested)  # utm_* dropped
 
     metas, base = metas_by_title(fast), site.base_url
     market = metas["Market Hall Reopens After Roof Works"]
@@ -157,15 +159,18 @@ def test_every_failure_is_reported_with_its_url_and_reason_and_the_round_goes_on
 
 def test_pages_are_fetched_politely(site, tmp_path):
     settings = make_settings(tmp_path / "data", **{**FAST, "fetch_host_delay_s": 0.3})
-    pages = [f"{site.base_url}/news/harbour-dredging.html", f"{site.base_url}/news/market-hall.html"]
+    pages = [f"{site.base_url}/news/{name}.html" for name in ("harbour-dredging", "market-hall", "claims-elsewhere")]
 
     summary = ingest_urls(pages, settings)
 
-    assert summary.added == 2
-    assert site.paths() == ["/robots.txt", "/news/harbour-dredging.html", "/news/market-hall.html"]
+    assert summary.added == 3
+    assert site.paths() == ["/robots.txt", *(urlsplit(page).path for page in pages)]
     times = [arrived for _, _, arrived in site.requests]
     assert all(later - earlier >= 0.29 for earlier, later in zip(times, times[1:], strict=False))
     assert {headers["User-Agent"] for _, headers, _ in site.requests} == {settings.fetch_user_agent}
+    # a page may not pass itself off as another outlet's story through its canonical link
+    ferry = metas_by_title(settings)["Ferry Timetable Changes for Spring"]
+    assert (ferry.url, ferry.source) == (pages[2], source_key(site.base_url))
 
 
 def test_feeds_files_in_toml_or_yaml_and_their_mistakes_named(tmp_path):
