@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 import yaml
@@ -78,9 +79,10 @@ class ParsedFeed:
     items: list[FeedItem]
 
 
-def parse_feed(body: bytes) -> ParsedFeed:
-    """RSS or Atom; BadFeed when the document is not a well-formed feed. Items without a link are left out."""
-    parsed = feedparser.parse(body)
+def parse_feed(body: bytes, url: str) -> ParsedFeed:
+    """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
+    a well-formed feed. Items without a link are left out."""
+    parsed = feedparser.parse(body, response_headers={"content-location": url})
     if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
         raise BadFeed(f"broken feed XML ({parsed.bozo_exception})")
     if not parsed.version:
@@ -89,7 +91,7 @@ def parse_feed(body: bytes) -> ParsedFeed:
     for entry in parsed.entries:
         if not entry.get("link"):
             continue
-        link = normalize_url(entry.link, strict=True)
+        link = normalize_url(urljoin(url, entry.link), strict=True)
         contents = [c.get("value") for c in entry.get("content", [])]
         items.append(FeedItem(
             identity=entry.get("id") or link, link=link, title=entry.get("title"),

@@ -68,7 +68,7 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
         if fetched.status == 304:
             report.not_modified = True
             return report
-        parsed = parse_feed(fetched.body)
+        parsed = parse_feed(fetched.body, fetched.url)
     except FetchFailed as exc:
         report.fail(str(exc))
         return report

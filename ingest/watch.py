@@ -8,8 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from newsqa.ingest.feed_state import FeedState
 from newsqa.ingest.feeds import FeedConfig
-from newsqa.ingest.refresh import FeedReport, refresh_feeds
+from newsqa.ingest.fetch import PoliteClient
+from newsqa.ingest.refresh import FeedReport, refresh_feed
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,11 +21,17 @@ def watch(feeds: list[FeedConfig], settings: Settings, stop: threading.Event) ->
     """Rounds of the feeds that are due, one log line per feed per round, until `stop` is set."""
     due = [0.0] * len(feeds)  # monotonic time of each feed's next refresh
     while not stop.is_set():
-        now = time.monotonic()
-        ready = [i for i, when in enumerate(due) if when <= now]
-        for i, report in zip(ready, refresh_feeds([feeds[i] for i in ready], settings, stop), strict=False):
-            log_report(report)
-            due[i] = time.monotonic() + 60 * (feeds[i].refresh_minutes or settings.feed_refresh_minutes)
+        ready = [i for i, when in enumerate(due) if when <= time.monotonic()]
+        with PoliteClient(settings) as client:  # robots.txt and host pacing are kept for one round
+            state = FeedState.load(settings.data_dir)
+            for i in ready:
+                if stop.is_set():
+                    break
+                try:
+                    log_report(refresh_feed(feeds[i], client, state, settings, stop))
+                except Exception:  # a bug met in one feed's content is logged; it does not end the watch
+                    log.exception("feed %s: failed unexpectedly", feeds[i].url)
+                due[i] = time.monotonic() + 60 * (feeds[i].refresh_minutes or settings.feed_refresh_minutes)
         stop.wait(max(0.0, min(due) - time.monotonic()))
     log.info("watch stopped")
 

@@ -235,3 +235,15 @@ def test_watch_stops_between_items_on_sigterm_and_stores_what_it_fetched_whole(s
     assert sorted(a.title for a in open_index(fast).articles().values()) == [
         "Riverton Council Approves Night Bus Pilot", "Riverton Library Extends Evening Hours"]
     assert not find_problems(open_index(fast))
+
+
+def test_robots_txt_missing_allows_pages_and_unreadable_allows_none(site, fast):
+    page = f"{site.base_url}/news/harbour-dredging.html"
+    site.statuses["/robots.txt"] = 503  # the site is down for crawlers: RFC 9309 says stay out
+
+    refused = ingest_urls([page], fast)
+
+    assert refused.failed == 1 and refused.errors == [f"{page}: disallowed by the site's robots.txt"]
+    assert page_requests(site) == []
+    site.statuses["/robots.txt"] = 404  # no robots.txt at all: everything may be fetched
+    assert ingest_urls([page], fast).added == 1
