@@ -161,7 +161,7 @@ def test_every_failure_is_reported_with_its_url_and_reason_and_the_round_goes_on
 
 
 def test_pages_are_fetched_politely(site, tmp_path):
-    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_host_delay_s": 0.3})
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_host_delay_s": 0.5})
     pages = [f"{site.base_url}/news/{name}.html" for name in ("harbour-dredging", "market-hall", "claims-elsewhere")]
 
     summary = ingest_urls(pages, settings)
@@ -169,7 +169,8 @@ def test_pages_are_fetched_politely(site, tmp_path):
     assert summary.added == 3
     assert site.paths() == ["/robots.txt", *(urlsplit(page).path for page in pages)]
     times = [arrived for _, _, arrived in site.requests]
-    assert all(later - earlier >= 0.29 for earlier, later in zip(times, times[1:], strict=False))
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert all(gap >= 0.4 for gap in gaps), gaps  # 0.5 s apart as sent; arrival jitters on a busy machine
     assert {headers["User-Agent"] for _, headers, _ in site.requests} == {settings.fetch_user_agent}
     # a page may not pass itself off as another outlet's story through its canonical link
     ferry = metas_by_title(settings)["Ferry Timetable Changes for Spring"]
