@@ -22,7 +22,7 @@ HTML_SUFFIXES = {".html", ".htm"}
 SUPPORTED = TEXT_SUFFIXES | JSON_SUFFIXES | HTML_SUFFIXES
 MIN_HTML_WORDS = 20
 _SOURCE_LINE = re.compile(r"^\s*original source:\s*(\S+)\s*$", re.IGNORECASE)
-_FIELDS = ("id", "title", "body", "source", "url", "published_at", "site_name")
+_FIELDS = ("id", "title", "body", "source", "url", "published_at", "site_name", "author")
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,19 @@ def _load_plain(path: Path, text: str, settings: Settings) -> Article:
             source = match.group(1)
             body_lines = body_lines[:i]  # anything after the source line is page furniture
             break
-    return _article({"title": title, "body": "\n".join(body_lines), "source": source}, str(path), settings)
+    return make_article({"title": title, "body": "\n".join(body_lines), "source": source}, str(path), settings)
 
 
 def _load_html(path: Path, html: str, settings: Settings) -> Article:
+    record = extract_html(html)
+    # A file says nothing trustworthy about where it came from: the page's own name for itself (or its
+    # canonical url) would let it pass a source filter as any outlet, so it is kept as site_name only.
+    return make_article({**record, "title": record["title"] or path.stem.replace("-", " ")}, str(path), settings)
+
+
+def extract_html(html: str | bytes) -> dict[str, str | None]:
+    """A page's main text and its metadata (title, canonical url, date, author, the site's name for itself),
+    by trafilatura; bytes are decoded as the page declares. `source` is left to the caller to vouch for."""
     doc = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False,
         date_extraction_params={"extensive_search": False},  # else a footer's "Copyright 2025" becomes the date
@@ -143,19 +152,16 @@ def _load_html(path: Path, html: str, settings: Settings) -> Article:
     # trafilatura falls back to nav links on pages without an article
     if not isinstance(doc, Document) or len(text.split()) < MIN_HTML_WORDS:
         raise BadArticle("no article text found in the HTML")
-    title = doc.title or path.stem.replace("-", " ")
     first, _, rest = text.partition("\n")
-    record = {
-        "title": title,
-        "body": rest if first.strip() == title.strip() else text,  # the <h1> headline is not body text
-        # A file says nothing trustworthy about where it came from: the page's own name for itself (or its
-        # canonical url) would let it pass a source filter as any outlet, so it is kept as site_name only.
+    return {
+        "title": doc.title,
+        "body": rest if doc.title and first.strip() == doc.title.strip() else text,  # the <h1> is not body text
         "source": None,
         "site_name": doc.sitename or doc.hostname,
         "url": doc.url,
         "published_at": doc.date,
+        "author": doc.author,
     }
-    return _article(record, str(path), settings)
 
 
 def _load_jsonl(path: Path, raw: bytes, settings: Settings) -> Iterator[Article | LoadError]:
@@ -200,10 +206,11 @@ def _json_article(record: object, origin: str, settings: Settings) -> Article:
     if not isinstance(record, dict):
         raise BadArticle(f"expected an object with title and body, got {type(record).__name__}")
     # A record's outlet is the one it names, else its url's: the feed is the operator's own data.
-    return _article({**record, "source": record.get("source") or record.get("url")}, origin, settings)
+    return make_article({**record, "source": record.get("source") or record.get("url")}, origin, settings)
 
 
-def _article(record: Mapping[str, object], origin: str, settings: Settings) -> Article:
+def make_article(record: Mapping[str, object], origin: str, settings: Settings) -> Article:
+    """An Article from a record of `_FIELDS`, checked (size, title, body, date) and normalised; else BadArticle."""
     # Every field as text, "" when absent (a feed may give numbers), and the whole measured before the work
     # that takes time in proportion to it: a 100 MB body without spaces would be chunked letter by letter.
     field = {name: str(record.get(name) or "") for name in _FIELDS}
@@ -225,6 +232,7 @@ def _article(record: Mapping[str, object], origin: str, settings: Settings) -> A
         published_at=_parse_date(field["published_at"]),
         origin=origin,
         site_name=field["site_name"] or None,
+        author=field["author"] or None,
     )
 
 

@@ -55,18 +55,55 @@ def _settings() -> Settings:
 
 
 @app.command()
-def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")]) -> None:
-    """Load articles (.txt .md .json .jsonl .html) into the index; unchanged ones cost nothing."""
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders of articles.")] = None,
+    feed: Annotated[list[str] | None, typer.Option(help="RSS or Atom feed url (repeatable).")] = None,
+    url: Annotated[list[str] | None, typer.Option(help="Web page url of one article (repeatable).")] = None,
+    feeds: Annotated[Path | None, typer.Option(help="Feeds file (TOML or YAML), as `watch` reads.")] = None,
+) -> None:
+    """Load articles (.txt .md .json .jsonl .html, feeds, web pages) into the index; unchanged ones cost nothing."""
+    from newsqa.ingest.feeds import feed_configs, read_feeds_file
     from newsqa.ingest.pipeline import ingest_paths
+    from newsqa.ingest.refresh import ingest_urls, refresh_feeds
+
+    if not (paths or feed or url or feeds):
+        _fail("name what to ingest: files or folders, --feed, --url or --feeds", 2)
+    settings = _settings()
+    stored_any = failed_any = False
+    with _user_errors():
+        subscribed = feed_configs(feed or []) + (read_feeds_file(feeds) if feeds else [])
+        summaries = ([ingest_paths(paths, settings)] if paths else []) + ([ingest_urls(url, settings)] if url else [])
+        for summary in summaries:
+            for error in summary.errors:
+                typer.secho(f"failed: {error}", fg="yellow", err=True)
+            typer.echo(summary.line())
+            stored_any |= bool(summary.added or summary.updated or summary.unchanged)
+            failed_any |= bool(summary.failed)
+        for report in refresh_feeds(subscribed, settings):
+            for error in report.errors:
+                typer.secho(f"failed: {error}", fg="yellow", err=True)
+            typer.echo(report.line())
+            stored_any |= bool(report.new or report.updated or report.unchanged or report.not_modified)
+            failed_any |= bool(report.failed)
+    if failed_any and not stored_any:
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    feeds: Annotated[Path | None, typer.Option(help="Feeds file (TOML or YAML); default NEWSQA_FEEDS_FILE.")] = None,
+) -> None:
+    """Refresh the feeds on their schedule in the foreground; Ctrl-C or SIGTERM stops it between items."""
+    import threading
+
+    from newsqa.ingest.feeds import read_feeds_file
+    from newsqa.ingest.watch import stop_on_signals
+    from newsqa.ingest.watch import watch as run_watch
 
     settings = _settings()
-    with _user_errors():
-        summary = ingest_paths(paths, settings)
-    for error in summary.errors:
-        typer.secho(f"failed: {error}", fg="yellow", err=True)
-    typer.echo(summary.line())
-    if summary.failed and not (summary.added or summary.updated or summary.unchanged):
-        raise typer.Exit(1)
+    stop = threading.Event()
+    with _user_errors(), stop_on_signals(stop):
+        run_watch(read_feeds_file(feeds or settings.feeds_file), settings, stop)
 
 
 def _parse_day(value: str | None, name: str) -> date | None:

@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     store_batch_size: int = Field(256, ge=1)
     retention_days: int | None = Field(None, ge=1)  # articles published longer ago expire on ingest; None: kept
 
+    # news sources: feeds and web pages (`ingest --feed/--url/--feeds`, `watch`)
+    feeds_file: Path = Path("feeds.toml")  # what `watch` reads when not given a file
+    feed_refresh_minutes: float = Field(30, gt=0)  # a feed's schedule when its entry names none
+    feed_full_text_words: int = Field(150, ge=1)  # an item whose own text is this long is stored without its page
+    # sites see who is fetching, and robots.txt rules name it by its first word
+    fetch_user_agent: str = "newsqa/0.1 (news question answering; feed reader)"
+    fetch_timeout_s: float = Field(10.0, gt=0)  # connect, each read, and the whole body of one request
+    fetch_retries: int = Field(2, ge=0)  # after a timeout, a refused connection or an HTTP 5xx/429
+    fetch_backoff_s: float = Field(1.0, ge=0)  # wait before the first retry; doubles for each next one
+    fetch_host_delay_s: float = Field(1.0, ge=0)  # between two requests to one host: a polite client's pace
+    fetch_max_mb: float = Field(5, gt=0)  # a larger page or feed is not read past this
+    fetch_max_redirects: int = Field(5, ge=0)
+
     # read path
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(30, ge=1, le=200)  # per retriever, before fusion

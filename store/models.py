@@ -38,6 +38,7 @@ class Article:
     id: str | None = None  # given by the input; otherwise derived, see `key`
     origin: str = ""  # file (and line) it came from, for messages
     site_name: str | None = None  # the name a web page gives itself: shown, never trusted as its source
+    author: str | None = None
 
     @property
     def key(self) -> str:
@@ -51,12 +52,14 @@ class Article:
         if self.id:
             scoped = f"{self.source}:{self.id}" if self.source else self.id
             return scoped if _PLAIN_KEY.fullmatch(scoped) else "i_" + _digest(scoped)
-        return "a_" + _digest(f"{self.source or ''}\n{self.url or self.title.casefold()}")
+        return _located_key(self.source, self.url or self.title.casefold())
 
     @property
     def content_hash(self) -> str:
         parts = [self.title, self.body, self.source or "", self.url or "", self.published_iso or ""]
-        parts += [self.site_name] if self.site_name else []  # so articles without one keep their hash
+        # optional fields join only when present, so articles without them keep their hash
+        parts += [self.site_name] if self.site_name else []
+        parts += [f"author:{self.author}"] if self.author else []
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     @property
@@ -72,6 +75,16 @@ class Article:
     def published_iso(self) -> str | None:
         utc = self.published_utc
         return utc.date().isoformat() if utc else None
+
+
+def url_key(url: str) -> str:
+    """The key of an article known by its url, its source being the url's outlet (as `Article.key` computes
+    it): lets a feed skip a stored story before fetching its page."""
+    return _located_key(source_key(url), url)
+
+
+def _located_key(source: str | None, locator: str) -> str:
+    return "a_" + _digest(f"{source or ''}\n{locator}")
 
 
 def _digest(text: str) -> str:
@@ -111,6 +124,7 @@ class ChunkMeta:
     published_at: str | None = None  # ISO date (UTC)
     published_ts: int | None = None  # UTC epoch seconds, for date-range filters
     site_name: str | None = None
+    author: str | None = None
 
     @classmethod
     def of(cls, chunk: Chunk) -> "ChunkMeta":
@@ -120,7 +134,7 @@ class ChunkMeta:
             article_id=article.key, content_hash=article.content_hash, title=article.title,
             chunk_index=chunk.index, start=chunk.start, end=chunk.end, source=article.source, url=article.url,
             published_at=article.published_iso, published_ts=int(utc.timestamp()) if utc else None,
-            site_name=article.site_name,
+            site_name=article.site_name, author=article.author,
         )
 
     @classmethod

@@ -1,0 +1,107 @@
+"""Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval) and RSS/Atom parsing
+by feedparser into FeedItems."""
+
+import calendar
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+import yaml
+from courlan import normalize_url
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+from newsqa.errors import UsageError
+
+# Oddities feedparser flags but reads past: a declared encoding that was wrong, a feed served as text/plain.
+_HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+
+
+class FeedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    source: str | None = None  # the outlet's name, shown with its articles; default: the feed's own title
+    refresh_minutes: float | None = Field(None, gt=0)  # default: NEWSQA_FEED_REFRESH_MINUTES
+
+
+class _FeedsFile(BaseModel):
+    feeds: list[FeedConfig] = Field(min_length=1)
+
+
+def read_feeds_file(path: Path) -> list[FeedConfig]:
+    """The feeds a file lists (`[[feeds]]` tables in TOML, a `feeds:` list in YAML); UsageError naming the
+    entry and field at fault."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the feeds file ({exc.strerror})") from None
+    try:
+        data: Any = yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else tomllib.loads(text)
+        return _FeedsFile.model_validate(data).feeds
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: not valid {path.suffix.lstrip('.').upper()} ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']}") from None
+
+
+def feed_configs(urls: list[str]) -> list[FeedConfig]:
+    """Feeds named on the command line; UsageError for one that is not an http(s) url."""
+    try:
+        return [FeedConfig.model_validate({"url": url}) for url in urls]
+    except ValidationError as exc:
+        raise UsageError(f"--feed {exc.errors()[0]['input']!r}: not an http(s) url") from None
+
+
+class BadFeed(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    identity: str  # the item's guid, else its link: what the feed state remembers it by
+    link: str  # normalised: tracking parameters and fragment dropped
+    title: str | None
+    published_at: str | None  # ISO 8601, UTC
+    updated: str | None  # as the feed states it; a change means the story was edited
+    author: str | None
+    content_html: str | None  # the item's own text (content:encoded, Atom content, else its summary)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str | None
+    items: list[FeedItem]
+
+
+def parse_feed(body: bytes, url: str) -> ParsedFeed:
+    """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
+    a well-formed feed. Items without a link are left out."""
+    parsed = feedparser.parse(body, response_headers={"content-location": url})
+    if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
+        raise BadFeed(f"broken feed XML ({parsed.bozo_exception})")
+    if not parsed.version:
+        raise BadFeed("not an RSS or Atom feed")
+    items = []
+    for entry in parsed.entries:
+        if not entry.get("link"):
+            continue
+        link = normalize_url(urljoin(url, entry.link), strict=True)
+        contents = [c.get("value") for c in entry.get("content", [])]
+        items.append(FeedItem(
+            identity=entry.get("id") or link, link=link, title=entry.get("title"),
+            published_at=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+            updated=entry.get("updated"), author=entry.get("author"),
+            content_html=next((c for c in contents if c), None) or entry.get("summary"),
+        ))
+    return ParsedFeed(parsed.feed.get("title"), items)
+
+
+def _iso(parsed: Any) -> str | None:
+    """feedparser's dates are UTC struct_times."""
+    return datetime.fromtimestamp(calendar.timegm(parsed), UTC).isoformat() if parsed else None

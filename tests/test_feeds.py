@@ -1,0 +1,282 @@
+"""News sources end to end: fixture RSS/Atom feeds and pages served on 127.0.0.1 (SiteStub), fetched by the
+polite client, stored in real Chroma with the real embedder; `ingest --feed/--url` and `watch` as real
+processes."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import make_settings
+from fixtures.stubs import SiteStub
+
+from newsqa.errors import UsageError
+from newsqa.ingest.feeds import FeedConfig, read_feeds_file
+from newsqa.ingest.refresh import FeedReport, ingest_urls, refresh_feeds
+from newsqa.ingest.removal import remove_articles
+from newsqa.ingest.watch import watch
+from newsqa.settings import Settings
+from newsqa.store.check import find_problems
+from newsqa.store.index import open_index
+from newsqa.store.models import ChunkMeta, source_key, url_key
+
+SITE = Path(__file__).parent / "fixtures" / "feeds"
+# Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine.
+FAST = {"fetch_timeout_s": 1.0, "fetch_retries": 1, "fetch_backoff_s": 0.01, "fetch_host_delay_s": 0.0,
+        "fetch_max_mb": 0.01, "feed_full_text_words": 60}
+
+
+@pytest.fixture
+def site():
+    with SiteStub(SITE) as stub:
+        stub.values.update(riverton_built="Mon, 03 Mar 2025 10:00:00 GMT", valley_updated="2025-03-06T10:00:00Z",
+                           market_hall_updated="2025-03-06T09:30:00Z", traders="thirty-two")
+        stub.redirects["/story"] = "/news/market-hall.html"  # the Atom feed links through a short url
+        yield stub
+
+
+@pytest.fixture
+def fast(tmp_path) -> Settings:
+    return make_settings(tmp_path / "data", **FAST)
+
+
+def feed(site: SiteStub, name: str, **fields: object) -> FeedConfig:
+    return FeedConfig.model_validate({"url": f"{site.base_url}/{name}", **fields})
+
+
+def refresh(feeds: list[FeedConfig], settings: Settings) -> dict[str, FeedReport]:
+    return {report.url.rsplit("/", 1)[-1]: report for report in refresh_feeds(feeds, settings)}
+
+
+def counts(report: FeedReport) -> tuple[int, int, int, int]:
+    return report.new, report.updated, report.unchanged, report.failed
+
+
+def metas_by_title(settings: Settings) -> dict[str, ChunkMeta]:
+    return {c.meta.title: c.meta for c in open_index(settings).all_chunks(with_text=False)}
+
+
+def page_requests(site: SiteStub, since: int = 0) -> list[str]:
+    return [p for p in site.paths()[since:] if p.startswith(("/news/", "/amp/", "/story", "/private/"))]
+
+
+def test_a_round_stores_rss_and_atom_stories_once_each_with_their_metadata(site, fast):
+    reports = refresh([feed(site, "riverton.rss"), feed(site, "valley.atom", source="Valley Herald")], fast)
+
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    # the bridge story came through both feeds, under two links: its AMP page names the same canonical url
+    assert counts(reports["valley.atom"]) == (1, 0, 1, 0)
+    assert len(open_index(fast).articles()) == 4
+    requested = page_requests(site)
+    assert "/news/night-bus.html" not in requested  # the feed carried the whole story
+    assert {"/news/bridge-repairs.html", "/amp/bridge-repairs.html"} <= set(requested)  # utm_* dropped
+
+    metas, base = metas_by_title(fast), site.base_url
+    market = metas["Market Hall Reopens After Roof Works"]
+    assert (market.url, market.author, market.published_at, market.site_name, market.source) == (
+        f"{base}/news/market-hall.html", "Ilse Okafor", "2025-03-06", "Valley Herald", source_key(base))
+    night_bus = metas["Riverton Council Approves Night Bus Pilot"]
+    assert (night_bus.author, night_bus.published_at, night_bus.site_name) == (
+        "Mara Lindqvist", "2025-03-03", "Riverton Post")  # outlet: the feed's own title when none is configured
+    library = metas["Riverton Library Extends Evening Hours"]
+    assert (library.author, library.url) == ("Ada Quist", f"{base}/news/library-hours.html")  # from the page
+    assert metas["Old Mill Bridge Closes for Repairs"].url == f"{base}/news/bridge-repairs.html"  # no utm_*
+
+
+def test_the_second_round_sends_the_validators_and_writes_nothing(site, fast):
+    feeds = [feed(site, "riverton.rss"), feed(site, "valley.atom")]
+    refresh(feeds, fast)
+    generation, seen = open_index(fast).generation(), len(site.requests)
+
+    reports = refresh(feeds, fast)
+
+    assert all(r.not_modified and r.line().endswith("not modified") for r in reports.values())
+    assert site.paths()[seen:] == ["/riverton.rss", "/valley.atom"]  # no page, not even robots.txt
+    for path in ("/riverton.rss", "/valley.atom"):
+        again = site.headers_of(path)[-1]
+        assert again["If-None-Match"] and again["If-Modified-Since"]
+    assert open_index(fast).generation() == generation
+
+
+def test_a_changed_feed_fetches_only_stories_removed_or_edited_since(site, fast):
+    feeds = [feed(site, "riverton.rss"), feed(site, "valley.atom")]
+    refresh(feeds, fast)
+    library_url = f"{site.base_url}/news/library-hours.html"
+    assert remove_articles(fast, [url_key(library_url)]) == [url_key(library_url)]
+    site.values.update(riverton_built="Tue, 04 Mar 2025 10:00:00 GMT", valley_updated="2025-03-07T10:00:00Z")
+    seen = len(site.requests)
+
+    reports = refresh(feeds, fast)  # a new run: what was stored is read back from the state file and the store
+
+    assert counts(reports["riverton.rss"]) == (1, 0, 2, 0)
+    assert counts(reports["valley.atom"]) == (0, 0, 2, 0)
+    # the market hall is known by its guid (its link, /story?id=2208, is not its canonical url)
+    assert page_requests(site, seen) == ["/news/library-hours.html"]
+
+    site.values.update(market_hall_updated="2025-03-07T08:00:00Z", traders="thirty-four")  # the story is edited
+    reports = refresh(feeds, fast)
+
+    assert counts(reports["valley.atom"]) == (0, 1, 1, 0)
+    texts = [c.text for c in open_index(fast).all_chunks() if c.meta.title.startswith("Market Hall")]
+    assert texts and all("thirty-four traders" in t for t in texts)
+    assert len(open_index(fast).articles()) == 4
+
+
+def test_every_failure_is_reported_with_its_url_and_reason_and_the_round_goes_on(site, fast):
+    base = site.base_url
+    site.statuses["/news/server-error.html"] = 500
+    site.delays["/news/slow.html"] = 2.5
+    site.streamed["/news/huge.html"] = b"<html><body><article>" + b"<p>Filler words for a page.</p>" * 2000
+    site.redirects.update({"/news/loop-a.html": "/news/loop-b.html", "/news/loop-b.html": "/news/loop-a.html"})
+
+    reports = refresh([feed(site, n) for n in ("troubles.rss", "broken.xml", "missing.rss", "riverton.rss")], fast)
+
+    troubles = reports["troubles.rss"]
+    assert counts(troubles) == (1, 0, 0, 7)
+    expected = {
+        "gone.html": "HTTP 404",
+        "server-error.html": "HTTP 500 (2 tries)",
+        "slow.html": "no response within 1 s (2 tries)",
+        "report.pdf": "not an HTML page (application/pdf)",
+        "huge.html": "over the 0.01 MB limit (NEWSQA_FETCH_MAX_MB)",
+        "loop-a.html": "redirect loop",
+        "memo.html": "disallowed by the site's robots.txt",
+    }
+    for page, reason in expected.items():
+        [error] = [e for e in troubles.errors if e.split(": ", 1)[0].endswith(f"/{page}")]  # "url: reason"
+        assert error.startswith(f"{base}/") and reason in error, error
+    assert site.paths().count("/news/server-error.html") == 2  # retried once
+    assert "/private/memo.html" not in site.paths()
+    assert counts(reports["broken.xml"]) == (0, 0, 0, 1)
+    assert reports["broken.xml"].errors[0].startswith(f"{base}/broken.xml: broken feed XML")
+    assert reports["missing.rss"].errors == [f"{base}/missing.rss: HTTP 404"]
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    assert "Harbour Dredging Finishes Early" in metas_by_title(fast)
+
+
+def test_pages_are_fetched_politely(site, tmp_path):
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_host_delay_s": 0.5})
+    pages = [f"{site.base_url}/news/{name}.html" for name in ("harbour-dredging", "market-hall", "claims-elsewhere")]
+
+    summary = ingest_urls(pages, settings)
+
+    assert summary.added == 3
+    assert site.paths() == ["/robots.txt", *(urlsplit(page).path for page in pages)]
+    times = [arrived for _, _, arrived in site.requests]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert all(gap >= 0.4 for gap in gaps), gaps  # 0.5 s apart as sent; arrival jitters on a busy machine
+    assert {headers["User-Agent"] for _, headers, _ in site.requests} == {settings.fetch_user_agent}
+    # a page may not pass itself off as another outlet's story through its canonical link
+    ferry = metas_by_title(settings)["Ferry Timetable Changes for Spring"]
+    assert (ferry.url, ferry.source) == (pages[2], source_key(site.base_url))
+
+
+def test_feeds_files_in_toml_or_yaml_and_their_mistakes_named(tmp_path):
+    toml = tmp_path / "feeds.toml"
+    toml.write_text('[[feeds]]\nurl = "https://example.org/rss"\nsource = "Example"\nrefresh_minutes = 15\n\n'
+                    '[[feeds]]\nurl = "https://example.net/atom.xml"\n')
+    yaml = tmp_path / "feeds.yaml"
+    yaml.write_text("feeds:\n  - url: https://example.org/rss\n    refresh_minutes: 5\n")
+
+    assert [(str(f.url), f.source, f.refresh_minutes) for f in read_feeds_file(toml)] == [
+        ("https://example.org/rss", "Example", 15), ("https://example.net/atom.xml", None, None)]
+    assert read_feeds_file(yaml)[0].refresh_minutes == 5
+    toml.write_text('[[feeds]]\nsource = "No url"\n')
+    with pytest.raises(UsageError, match=r"feeds\.toml: feeds\.0\.url: Field required"):
+        read_feeds_file(toml)
+    toml.write_text('[[feeds]]\nurl = "ftp://example.org/rss"\n')
+    with pytest.raises(UsageError, match=r"feeds\.0\.url: URL scheme should be 'http' or 'https'"):
+        read_feeds_file(toml)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    values = {"data_dir": settings.data_dir, **FAST}
+    return {**os.environ, **{f"NEWSQA_{name.upper()}": str(value) for name, value in values.items()}}
+
+
+def test_ingest_command_takes_feeds_and_pages(site, fast):
+    base = site.base_url
+    done = subprocess.run(
+        [sys.executable, "-m", "newsqa", "ingest", "--feed", f"{base}/riverton.rss", "--feed", f"{base}/broken.xml",
+         "--url", f"{base}/news/harbour-dredging.html"],
+        env=cli_env(fast), capture_output=True, text=True, timeout=180,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "articles: 1 added" in done.stdout
+    assert f"feed {base}/riverton.rss: 3 new, 0 updated, 0 unchanged, 0 failed" in done.stdout
+    assert f"failed: {base}/broken.xml: broken feed XML" in done.stderr
+    assert len(open_index(fast).articles()) == 4
+
+
+def test_watch_stops_between_items_on_sigterm_and_stores_what_it_fetched_whole(site, fast, tmp_path):
+    feeds_file = tmp_path / "feeds.toml"
+    feeds_file.write_text(f'[[feeds]]\nurl = "{site.base_url}/riverton.rss"\nrefresh_minutes = 60\n')
+    held = site.gates["/news/library-hours.html"] = threading.Event()  # the second item: the first is full text
+    watcher = subprocess.Popen([sys.executable, "-m", "newsqa", "watch", "--feeds", str(feeds_file)],
+                               env=cli_env(fast), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert site.wait_for("/news/library-hours.html", timeout=120)
+        watcher.send_signal(signal.SIGTERM)  # while the second item's page is being fetched
+        held.set()
+        _, log = watcher.communicate(timeout=180)
+    finally:
+        held.set()
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+    assert watcher.returncode == 0, log
+    assert f"feed {site.base_url}/riverton.rss: 2 new, 0 updated, 0 unchanged, 0 failed (stopped)" in log
+    assert "watch stopped" in log
+    assert not any(p.startswith("/news/bridge-repairs") for p in site.paths())  # the third item: never started
+    assert sorted(a.title for a in open_index(fast).articles().values()) == [
+        "Riverton Council Approves Night Bus Pilot", "Riverton Library Extends Evening Hours"]
+    assert not find_problems(open_index(fast))
+
+
+def test_robots_txt_missing_allows_pages_and_unreadable_allows_none(site, fast):
+    page = f"{site.base_url}/news/harbour-dredging.html"
+    site.statuses["/robots.txt"] = 503  # the site is down for crawlers: RFC 9309 says stay out
+
+    refused = ingest_urls([page], fast)
+
+    assert refused.failed == 1 and refused.errors == [f"{page}: disallowed by the site's robots.txt"]
+    assert page_requests(site) == []
+    site.statuses["/robots.txt"] = 404  # no robots.txt at all: everything may be fetched
+    assert ingest_urls([page], fast).added == 1
+
+
+def test_watch_refreshes_each_feed_on_its_schedule_and_logs_a_line_per_feed_per_round(site, fast, caplog):
+    feeds = [feed(site, "riverton.rss", refresh_minutes=0.01), feed(site, "valley.atom", refresh_minutes=60)]
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(feeds, fast, stop))
+    with caplog.at_level(logging.INFO, logger="newsqa.ingest.watch"):
+        watcher.start()
+        try:  # riverton's second round is due 0.6 s after its first; valley's not within this test
+            assert wait_until(lambda: site.paths().count("/riverton.rss") == 2, timeout=60)
+        finally:
+            stop.set()
+            watcher.join(timeout=60)
+
+    assert not watcher.is_alive()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feed ")]
+    assert lines[:3] == [f"feed {site.base_url}/riverton.rss: 3 new, 0 updated, 0 unchanged, 0 failed",
+                         f"feed {site.base_url}/valley.atom: 1 new, 0 updated, 1 unchanged, 0 failed",
+                         f"feed {site.base_url}/riverton.rss: not modified"]
+    assert site.paths().count("/valley.atom") == 1
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
