@@ -45,6 +45,15 @@ class InvalidRequest(NewsqaError):
         self.loc, self.message = loc, message
 
 
+class ArticleNotFound(NewsqaError):
+    """No complete article in the store has this id (never stored, removed, or replaced under another id)."""
+
+    status = 404
+
+    def __init__(self, article_id: str) -> None:
+        super().__init__(f"no article with id {article_id!r}")
+
+
 class StoreUnavailable(NewsqaError):
     """The article store could not be opened or read."""
 

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []  # comma-separated origins allowed to call from a browser
     shutdown_grace_s: int = Field(30, ge=0)  # on SIGTERM, in-flight answers get this long to finish
 
+    # article browser (GET /v1/articles)
+    articles_page_size: int = Field(20, ge=1, le=100)  # a page when the client names no limit; fits a phone screen
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for a log pipeline
 

@@ -18,9 +18,11 @@ from sse_starlette import EventSourceResponse
 from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
 from newsqa.logs import request_id
 from newsqa.service.answer import Answerer
+from newsqa.service.browse import articles_router
 from newsqa.service.deadline import AskerGone
 from newsqa.service.http_guards import ApiKeys, BodyLimit, RateLimit, RequestIds
 from newsqa.service.observability import IN_FLIGHT, REJECTED, install_metrics, record_answer
+from newsqa.service.page import mount_page
 from newsqa.service.schemas import ChatRequest, ChatResponse
 from newsqa.service.serving import Service
 from newsqa.settings import Settings
@@ -107,6 +109,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         ready = bool(checks) and all(checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    app.include_router(articles_router(settings))
+    mount_page(app)
     return app
 
 

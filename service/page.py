@@ -1,0 +1,26 @@
+"""The web chat page: GET / and its files under /web/, shipped inside the package (no build step, no CDN)."""
+
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+# The page loads only its own files and talks only to this server: even an escaping bug can't run or fetch
+# anything from elsewhere.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def mount_page(app: FastAPI) -> None:
+    page = (files("newsqa.service") / "web" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=HEADERS)
+
+    app.mount("/web", StaticFiles(packages=[("newsqa.service", "web")]), name="web")
