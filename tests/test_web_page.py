@@ -1,0 +1,205 @@
+"""The web page in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium) against
+the service on 127.0.0.1: the demo corpus in a real index, a scripted chat model that streams its replies."""
+
+import json
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from conftest import DEMO_DIR, REPO, make_settings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import PrivateAttr
+
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answer import Answerer
+from newsqa.service.api import create_app
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs the selenium package (pip install selenium)")
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+if not CHROMIUM or not CHROMEDRIVER:
+    pytest.skip("needs Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+SCREENSHOTS = REPO / "eval-runs" / "web"
+WHO = "Who killed al-Rufayi?"
+FOLLOW_UP, STANDALONE = "Who killed him?", "Who killed Abdullah Makki Muslih al-Rufayi?"
+REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE}
+# An article whose every field tries to run script: the page must show it as text.
+HOSTILE = {"id": "gala", "title": 'Harbour <img src=x onerror="window.pwned=1"> Gala <b>Returns</b>',
+           "body": "The gala returns. <script>window.pwned=2</script> Tickets sell fast.\n\n<i>Doors open at six.</i>",
+           "source": "harbourpost.example", "url": "javascript:window.pwned=3", "published_at": "2025-06-01"}
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies by the question in the prompt ("Question: …" or "Follow-up question: …"), word by word when
+    streamed; NOT FOUND to anything else. Keeps every prompt it was sent."""
+
+    replies: dict[str, str]
+    _prompts: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def prompts(self) -> list[str]:
+        return self._prompts
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        prompt = str(messages[-1].content)
+        self._prompts.append(prompt)
+        asked = re.search(r"question: (.*)\n", prompt, re.IGNORECASE)
+        return self.replies.get(asked.group(1).strip() if asked else "", "NOT FOUND")
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+            time.sleep(0.05)  # a draft a person (and the test) can see arrive
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+
+class Server:
+    """The app under uvicorn on a free port of 127.0.0.1, in a daemon thread."""
+
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Server":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "uvicorn did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    (folder / "hostile.jsonl").write_text(json.dumps(HOSTILE) + "\n")
+    settings = make_settings(folder / "data", articles_page_size=4)
+    summary = ingest_paths([DEMO_DIR, folder / "hostile.jsonl"], settings, progress=False)
+    assert summary.added == 9 and not summary.errors
+    return settings
+
+
+@pytest.fixture(scope="module")
+def model() -> ScriptedChatModel:
+    return ScriptedChatModel(replies=REPLIES)
+
+
+@pytest.fixture(scope="module")
+def server(corpus, model) -> Iterator[Server]:
+    with Server(create_app(corpus, Answerer.from_settings(corpus, chat_model=model))) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--window-size=1100,900", "--lang=en-US"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, server) -> Any:
+    """The page freshly loaded at `path` (a hash route), with a clean session."""
+
+    def open_page(path: str = "/") -> Any:
+        browser.get(server.url + "/")
+        browser.execute_script("sessionStorage.clear(); localStorage.clear();")
+        browser.get(server.url + path)
+        browser.refresh()
+        return browser
+
+    return open_page
+
+
+def wait_for(browser: Any, condition: Any, what: str, timeout: float = 20) -> Any:
+    try:
+        return WebDriverWait(browser, timeout).until(lambda _: condition())
+    except TimeoutException:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+def visible_text(browser: Any, css: str) -> list[str]:
+    return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+
+
+def no_horizontal_scroll(browser: Any) -> bool:
+    return browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# --- the article browser --------------------------------------------------------------------------------------
+
+def test_the_article_browser_pages_newest_first_and_filters_by_outlet(page):
+    browser = page("/#/articles")
+    wait_for(browser, lambda: visible_text(browser, "#article-list li"), "the first page of articles")
+    assert "9 articles; showing 1 to 4, newest first." in browser.find_element(By.ID, "article-count").text
+    first = visible_text(browser, "#article-list li a")
+    assert len(first) == 4 and "Gala" in first[0]  # 2025-06-01, the newest
+    browser.find_element(By.ID, "older-page").click()
+    wait_for(browser, lambda: "showing 5 to 8" in browser.find_element(By.ID, "article-count").text, "page two")
+    assert not set(visible_text(browser, "#article-list li a")) & set(first)
+
+    outlet = browser.find_element(By.ID, "article-source")
+    wait_for(browser, lambda: len(outlet.find_elements(By.TAG_NAME, "option")) > 1, "the outlets")
+    outlet.find_element(By.CSS_SELECTOR, 'option[value="sportsdesk.example"]').click()
+    browser.find_element(By.ID, "article-q").send_keys("cup final", Keys.ENTER)
+    wait_for(browser, lambda: "1 article;" in browser.find_element(By.ID, "article-count").text, "the search")
+    assert visible_text(browser, "#article-list li a") == [
+        "Kestrels Win Northern Cup Final 3-1 After Late Double From Okafor"]
+
+
+def test_article_text_from_the_store_is_shown_as_text_never_run_as_markup(page):
+    browser = page("/#/articles?q=gala")
+    link = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#article-list a"), "the gala article")[0]
+    assert link.text == HOSTILE["title"]
+    link.click()
+    wait_for(browser, lambda: browser.find_element(By.ID, "article-title").text == HOSTILE["title"], "the article")
+    text = browser.find_element(By.ID, "article-text").text
+    assert "<script>window.pwned=2</script>" in text and "<i>Doors open at six.</i>" in text
+    assert browser.execute_script("return window.pwned") is None
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script, main b, main i")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#article-original a")  # a javascript: url is no link
+
+
+def test_an_unknown_article_says_so_naming_it(page):
+    browser = page("/#/article/gone.example%3Amissing")
+    wait_for(browser, lambda: visible_text(browser, "#article-text .error"), "the error")
+    assert visible_text(browser, "#article-text .error") == ["no article with id 'gone.example:missing'"]
