@@ -24,6 +24,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_answers_from_there(tmp_path, o
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"newsqa", "newsqa-0.1.0.dist-info"}  # nothing else top-level
     assert "newsqa/prompts/answer.system.txt" in names
+    assert {"newsqa/service/web/index.html", "newsqa/service/web/app.js", "newsqa/service/web/style.css"} <= set(names)
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from conftest import DEMO_DIR, REPO, make_settings
+from conftest import DEMO_DIR, REPO, SEED_TITLE, make_settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -203,3 +203,116 @@ def test_an_unknown_article_says_so_naming_it(page):
     browser = page("/#/article/gone.example%3Amissing")
     wait_for(browser, lambda: visible_text(browser, "#article-text .error"), "the error")
     assert visible_text(browser, "#article-text .error") == ["no article with id 'gone.example:missing'"]
+
+
+# --- the chat (POST /v1/chat/stream) ------------------------------------------------------------------------
+
+WATCH_DRAFTS = """
+window.drafts = [];
+new MutationObserver(() => document.querySelectorAll('.draft').forEach((d) => window.drafts.push(d.textContent)))
+  .observe(document.body, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def ask(browser: Any, question: str) -> Any:
+    """Type the question and press Enter; the turn once its answer (or error) is in."""
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#conversation > li"))
+    browser.find_element(By.ID, "question").send_keys(question, Keys.ENTER)
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#conversation > li:not([aria-busy])"))
+             > before, f"the answer to {question!r}")
+    return browser.find_elements(By.CSS_SELECTOR, "#conversation > li")[-1]
+
+
+def screenshot(browser: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / name))
+
+
+def in_view(browser: Any, element: Any) -> bool:
+    return browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight;", element)
+
+
+def test_the_seed_question_shows_its_stages_the_draft_then_the_verified_answer_and_a_citation_card(page):
+    browser = page("/")
+    browser.execute_script(WATCH_DRAFTS)
+    turn = ask(browser, WHO)
+    stages = [li.text for li in turn.find_elements(By.CSS_SELECTOR, ".stages li")]
+    assert re.fullmatch(r"Found \d+ passages?", stages[0]), stages
+    assert stages[1:] == ["Wrote a draft", "Checked the draft against the sources"]
+    assert any("Iraqi intelligence" in d for d in browser.execute_script("return window.drafts"))
+    assert not turn.find_elements(By.CSS_SELECTOR, ".draft")  # the draft made way for the verified answer
+    assert turn.find_element(By.CSS_SELECTOR, ".answer").text.startswith("Iraqi intelligence [1]")
+    card = turn.find_element(By.CSS_SELECTOR, ".citation")
+    assert card.find_element(By.CSS_SELECTOR, "h3").text == f"[1] {SEED_TITLE}"
+    assert card.find_element(By.CSS_SELECTOR, ".dateline").text == "example-newswire.org"
+    assert "carried out by Iraqi intelligence" in card.find_element(By.CSS_SELECTOR, "blockquote").text
+    assert browser.find_element(By.ID, "status").text.startswith("Answered, citing")
+    screenshot(browser, "answer.png")
+
+
+def test_a_citation_card_opens_its_article_with_the_quoted_passage_highlighted_in_view(page):
+    browser = page("/")
+    turn = ask(browser, WHO)
+    quote = turn.find_element(By.CSS_SELECTOR, ".citation blockquote").text
+    turn.find_element(By.CSS_SELECTOR, ".citation h3 a").send_keys(Keys.ENTER)  # by keyboard
+    mark = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#article-text mark"), "the passage")[0]
+    assert browser.find_element(By.ID, "article-title").text == SEED_TITLE
+    assert " ".join(mark.text.split()) == " ".join(quote.split())
+    wait_for(browser, lambda: in_view(browser, mark), "the passage scrolled into view", timeout=5)
+    assert browser.switch_to.active_element.get_attribute("id") == "article-title"  # a screen reader starts here
+    screenshot(browser, "article.png")
+    browser.back()
+    wait_for(browser, lambda: browser.find_element(By.ID, "chat-view").is_displayed(), "the conversation")
+    assert browser.find_elements(By.CSS_SELECTOR, "#conversation .citation")  # still there
+
+
+def test_a_question_the_articles_dont_cover_is_shown_as_a_refusal(page):
+    browser = page("/")
+    turn = ask(browser, "What is the population of Baghdad?")
+    answer = turn.find_element(By.CSS_SELECTOR, ".answer.refused")
+    assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Not in the sources"
+    assert not turn.find_elements(By.CSS_SELECTOR, ".citation")
+    assert browser.find_element(By.ID, "status").text == "The articles don't cover this question."
+
+
+def test_the_outlet_filter_goes_with_the_question(page):
+    browser = page("/")
+    browser.find_element(By.CSS_SELECTOR, "#filters summary").click()
+    outlet = browser.find_element(By.ID, "filter-source")
+    wait_for(browser, lambda: len(outlet.find_elements(By.TAG_NAME, "option")) > 1, "the outlets")
+    outlet.find_element(By.CSS_SELECTOR, 'option[value="sportsdesk.example"]').click()
+    assert ask(browser, WHO).find_elements(By.CSS_SELECTOR, ".answer.refused")  # the seed story is elsewhere
+
+
+def test_a_follow_up_sends_the_conversation_and_a_new_conversation_forgets_it(page, model):
+    browser = page("/")
+    ask(browser, WHO)
+    sent = len(model.prompts)
+    turn = ask(browser, FOLLOW_UP)
+    rewrite = model.prompts[sent]
+    assert f"user: {WHO}" in rewrite and "assistant: Iraqi intelligence [1]" in rewrite
+    assert turn.find_element(By.CSS_SELECTOR, ".stages li").text.startswith("Rewrote the follow-up")
+    assert turn.find_element(By.CSS_SELECTOR, ".hint").text == f"Searched for: {STANDALONE}"
+    assert turn.find_element(By.CSS_SELECTOR, ".answer").text.startswith("Iraqi intelligence [1]")
+
+    browser.find_element(By.ID, "new-conversation").click()
+    assert not browser.find_elements(By.CSS_SELECTOR, "#conversation > li")
+    assert browser.switch_to.active_element.get_attribute("id") == "question"
+    sent = len(model.prompts)
+    ask(browser, FOLLOW_UP)
+    assert not any("Follow-up question:" in p for p in model.prompts[sent:])  # no history, nothing to rewrite
+
+
+def test_the_page_fits_a_phone_screen(page, browser):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True})
+    try:
+        ask(page("/"), WHO)
+        assert no_horizontal_scroll(browser)
+        screenshot(browser, "answer-phone.png")
+        browser.find_element(By.CSS_SELECTOR, ".citation h3 a").click()
+        wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#article-text mark"), "the article")
+        assert no_horizontal_scroll(browser)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
