@@ -154,6 +154,7 @@ function addTurn(question) {
     el("p", { class: "question" }, el("span", { class: "visually-hidden" }, "You asked: "), question),
     stages, reply);
   $("conversation").append(turn);
+  turn.scrollIntoView({ block: "nearest" });
   return { turn, stages, reply, draft: null };
 }
 
@@ -165,6 +166,10 @@ function showStage(view, { stage, passages }) {
     if (searching) searching.remove();
   } else if (stage === "retrieving") {
     label = "Searching the articles";
+  }
+  if (stage === "generating" && view.draft) { // a new draft (say, a choice after an echo) replaces the last
+    view.reply.replaceChildren();
+    view.draft = null;
   }
   view.stages.querySelectorAll("li").forEach((li) => li.classList.add("done"));
   view.stages.append(el("li", { "data-stage": stage }, label));
