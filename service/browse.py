@@ -15,7 +15,7 @@ def articles_router(settings: Settings) -> APIRouter:
     catalogues = Catalogues()
 
     def current(request: Request) -> Catalogue:
-        return catalogues.of(request.app.state.answerer.store.current())
+        return catalogues.of(request.app.state.service.answerer.store.current())
 
     CatalogueDep = Annotated[Catalogue, Depends(current)]
 

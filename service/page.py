@@ -1,4 +1,5 @@
-"""The web chat page: GET / and its files under /web/, shipped inside the package (no build step, no CDN)."""
+"""The web chat page: GET / and its files under /static/, shipped inside the package (no build step, no CDN).
+Both are open without an API key (http_guards.PUBLIC_PATHS): they hold no data."""
 
 from importlib.resources import files
 
@@ -23,4 +24,4 @@ def mount_page(app: FastAPI) -> None:
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=HEADERS)
 
-    app.mount("/web", StaticFiles(packages=[("newsqa.service", "web")]), name="web")
+    app.mount("/static", StaticFiles(packages=[("newsqa.service", "web")]), name="static")

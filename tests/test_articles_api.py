@@ -91,7 +91,7 @@ def test_an_article_has_its_metadata_its_whole_text_once_and_where_its_chunks_li
     assert article["text"] == LONG_BODY  # the overlap between chunks is not repeated
     chunks = article["chunks"]
     assert len(chunks) > 2 and all(b["start"] < a["end"] for a, b in zip(chunks, chunks[1:], strict=False))
-    stored = client.app.state.answerer.store.current().lexical.chunks
+    stored = client.app.state.service.answerer.store.current().lexical.chunks
     texts = {c.id: c.text for c in stored}
     assert all(article["text"][c["start"]:c["end"]] == texts[c["id"]] for c in chunks)
 
@@ -106,7 +106,7 @@ def test_an_articles_paragraphs_stay_apart(client):
 def test_an_unknown_article_is_a_404_naming_its_id(client):
     response = client.get("/v1/articles/gone.example:2024/05/missing")
     assert response.status_code == 404
-    assert response.json() == {"detail": "no article with id 'gone.example:2024/05/missing'"}
+    assert response.json()["detail"] == "no article with id 'gone.example:2024/05/missing'"
 
 
 def test_sources_have_article_counts_and_date_ranges(client):
@@ -133,6 +133,6 @@ def test_an_article_ingested_while_the_server_runs_can_be_browsed_once_it_is_ans
     with TestClient(create_app(settings, fake_answerer(settings))) as client:
         assert client.get("/v1/articles").json()["total"] == 1
         ingest_paths([DEMO_DIR / "kelmarsh-port-strike-deal.md"], settings, progress=False)
-        assert client.app.state.answerer.store.refresh()
+        assert client.app.state.service.answerer.store.refresh()
         titles = [a["title"] for a in client.get("/v1/articles").json()["items"]]
     assert len(titles) == 2 and any("Kelmarsh" in t for t in titles)

@@ -16,7 +16,7 @@ from conftest import DEMO_DIR, REPO, SEED_TITLE, make_settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, SecretStr
 
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answer import Answerer
@@ -48,6 +48,7 @@ class ScriptedChatModel(BaseChatModel):
     streamed; NOT FOUND to anything else. Keeps every prompt it was sent."""
 
     replies: dict[str, str]
+    streaming: bool = False  # set it, as the real providers are built, for the draft's tokens to go out as they come
     _prompts: list[str] = PrivateAttr(default_factory=list)
 
     @property
@@ -106,7 +107,8 @@ class Server:
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web")
     (folder / "hostile.jsonl").write_text(json.dumps(HOSTILE) + "\n")
-    settings = make_settings(folder / "data", articles_page_size=4)
+    # a page load makes a few API calls, and the tests load many pages from one address
+    settings = make_settings(folder / "data", articles_page_size=4, rate_limit="10000/minute")
     summary = ingest_paths([DEMO_DIR, folder / "hostile.jsonl"], settings, progress=False)
     assert summary.added == 9 and not summary.errors
     return settings
@@ -114,7 +116,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model() -> ScriptedChatModel:
-    return ScriptedChatModel(replies=REPLIES)
+    return ScriptedChatModel(replies=REPLIES, streaming=True)
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +211,9 @@ def test_an_unknown_article_says_so_naming_it(page):
 
 WATCH_DRAFTS = """
 window.drafts = [];
-new MutationObserver(() => document.querySelectorAll('.draft').forEach((d) => window.drafts.push(d.textContent)))
-  .observe(document.body, {subtree: true, childList: true, characterData: true});
+new MutationObserver((records) => records.forEach((r) => {
+  if (r.target.classList && r.target.classList.contains('draft')) window.drafts.push(r.target.textContent);
+})).observe(document.body, {subtree: true, childList: true});
 """
 
 
@@ -316,3 +319,24 @@ def test_the_page_fits_a_phone_screen(page, browser):
         assert no_horizontal_scroll(browser)
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(browser, corpus, model):
+    keyed = corpus.model_copy(update={"api_keys": [SecretStr("kestrel-42")]})
+    with Server(create_app(keyed, Answerer.from_settings(keyed, chat_model=model))) as server:
+        browser.get(server.url + "/")
+        browser.execute_script("sessionStorage.clear(); localStorage.clear();")
+        browser.refresh()
+        key = wait_for(browser, lambda: browser.find_element(By.ID, "api-key").is_displayed() and
+                       browser.find_element(By.ID, "api-key"), "the key prompt")
+        key.send_keys("guess", Keys.ENTER)
+        wait_for(browser, lambda: browser.find_element(By.ID, "key-error").text == "That key was not accepted.",
+                 "the key to be refused")
+        browser.find_element(By.ID, "api-key").send_keys("kestrel-42", Keys.ENTER)
+        outlet = browser.find_element(By.ID, "filter-source")
+        wait_for(browser, lambda: len(outlet.find_elements(By.TAG_NAME, "option")) > 1, "the outlets, with the key")
+        turn = ask(browser, WHO)
+        assert turn.find_element(By.CSS_SELECTOR, ".answer").text.startswith("Iraqi intelligence [1]")
+        stored = browser.execute_script("return [sessionStorage.getItem('newsqa.apiKey'), localStorage.length, "
+                                        "document.cookie]")
+    assert stored == ["kestrel-42", 0, ""]
