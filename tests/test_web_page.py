@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr, SecretStr
 
+from newsqa.errors import ModelUnavailable
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answer import Answerer
 from newsqa.service.api import create_app
@@ -36,7 +37,8 @@ if not CHROMIUM or not CHROMEDRIVER:
 SCREENSHOTS = REPO / "eval-runs" / "web"
 WHO = "Who killed al-Rufayi?"
 FOLLOW_UP, STANDALONE = "Who killed him?", "Who killed Abdullah Makki Muslih al-Rufayi?"
-REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE}
+CUP = "Who won the Northern Cup final?"  # the model fails on this one
+REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE, CUP: "FAIL"}
 # An article whose every field tries to run script: the page must show it as text.
 HOSTILE = {"id": "gala", "title": 'Harbour <img src=x onerror="window.pwned=1"> Gala <b>Returns</b>',
            "body": "The gala returns. <script>window.pwned=2</script> Tickets sell fast.\n\n<i>Doors open at six.</i>",
@@ -45,7 +47,7 @@ HOSTILE = {"id": "gala", "title": 'Harbour <img src=x onerror="window.pwned=1"> 
 
 class ScriptedChatModel(BaseChatModel):
     """Replies by the question in the prompt ("Question: …" or "Follow-up question: …"), word by word when
-    streamed; NOT FOUND to anything else. Keeps every prompt it was sent."""
+    streamed; NOT FOUND to anything else; FAIL is a model that doesn't answer. Keeps every prompt it was sent."""
 
     replies: dict[str, str]
     streaming: bool = False  # set it, as the real providers are built, for the draft's tokens to go out as they come
@@ -63,7 +65,10 @@ class ScriptedChatModel(BaseChatModel):
         prompt = str(messages[-1].content)
         self._prompts.append(prompt)
         asked = re.search(r"question: (.*)\n", prompt, re.IGNORECASE)
-        return self.replies.get(asked.group(1).strip() if asked else "", "NOT FOUND")
+        reply = self.replies.get(asked.group(1).strip() if asked else "", "NOT FOUND")
+        if reply == "FAIL":
+            raise ModelUnavailable("the model server did not answer")
+        return reply
 
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
@@ -277,6 +282,15 @@ def test_a_question_the_articles_dont_cover_is_shown_as_a_refusal(page):
     assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Not in the sources"
     assert not turn.find_elements(By.CSS_SELECTOR, ".citation")
     assert browser.find_element(By.ID, "status").text == "The articles don't cover this question."
+
+
+def test_a_failure_is_shown_plainly_and_the_next_question_is_answered(page):
+    browser = page("/")
+    failed = ask(browser, CUP)
+    assert [e.text for e in failed.find_elements(By.CSS_SELECTOR, ".error[role=alert]")] == [
+        "the answering model is unavailable: the model server did not answer"]
+    assert not failed.find_elements(By.CSS_SELECTOR, ".answer")
+    assert ask(browser, WHO).find_element(By.CSS_SELECTOR, ".answer").text.startswith("Iraqi intelligence [1]")
 
 
 def test_the_outlet_filter_goes_with_the_question(page):
