@@ -1,5 +1,6 @@
 """Request and response shapes shared by every adapter (HTTP, Slack, CLI, eval)."""
 
+import re
 import unicodedata
 from datetime import date
 from typing import Literal
@@ -7,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from newsqa.store.models import source_key
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Turn(BaseModel):
@@ -33,8 +36,10 @@ class Filters(BaseModel):
     @field_validator("since", "until", mode="before")
     @classmethod
     def _iso_date(cls, value: object) -> object:
-        """A date is written YYYY-MM-DD; a bare number would otherwise pass as seconds since 1970."""
-        if value is not None and not isinstance(value, str | date):
+        """A date is written YYYY-MM-DD; a bare number, even as text (a query string's "0"), would otherwise
+        pass as seconds since 1970."""
+        iso = isinstance(value, date) or isinstance(value, str) and _ISO_DATE.fullmatch(value)
+        if value is not None and not iso:
             raise ValueError("expected a date as YYYY-MM-DD")
         return value
 

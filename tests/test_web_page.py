@@ -4,15 +4,12 @@ the service on 127.0.0.1: the demo corpus in a real index, a scripted chat model
 import json
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from conftest import DEMO_DIR, REPO, SEED_TITLE, make_settings
+from conftest import DEMO_DIR, REPO, SEED_TITLE, make_settings, running_uvicorn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -81,33 +78,6 @@ class ScriptedChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
 
 
-class Server:
-    """The app under uvicorn on a free port of 127.0.0.1, in a daemon thread."""
-
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "Server":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "uvicorn did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web")
@@ -125,9 +95,10 @@ def model() -> ScriptedChatModel:
 
 
 @pytest.fixture(scope="module")
-def server(corpus, model) -> Iterator[Server]:
-    with Server(create_app(corpus, Answerer.from_settings(corpus, chat_model=model))) as server:
-        yield server
+def server(corpus, model) -> Iterator[str]:
+    """The service's base URL."""
+    with running_uvicorn(create_app(corpus, Answerer.from_settings(corpus, chat_model=model))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +119,9 @@ def page(browser, server) -> Any:
     """The page freshly loaded at `path` (a hash route), with a clean session."""
 
     def open_page(path: str = "/") -> Any:
-        browser.get(server.url + "/")
+        browser.get(server + "/")
         browser.execute_script("sessionStorage.clear(); localStorage.clear();")
-        browser.get(server.url + path)
+        browser.get(server + path)
         browser.refresh()
         return browser
 
@@ -337,8 +308,8 @@ def test_the_page_fits_a_phone_screen(page, browser):
 
 def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(browser, corpus, model):
     keyed = corpus.model_copy(update={"api_keys": [SecretStr("kestrel-42")]})
-    with Server(create_app(keyed, Answerer.from_settings(keyed, chat_model=model))) as server:
-        browser.get(server.url + "/")
+    with running_uvicorn(create_app(keyed, Answerer.from_settings(keyed, chat_model=model))) as url:
+        browser.get(url + "/")
         browser.execute_script("sessionStorage.clear(); localStorage.clear();")
         browser.refresh()
         key = wait_for(browser, lambda: browser.find_element(By.ID, "api-key").is_displayed() and
