@@ -73,6 +73,7 @@ def test_articles_are_searched_by_headline_and_filtered_by_source_and_date(clien
 @pytest.mark.parametrize(("params", "field"), [
     ({"since": "2025-05-01", "until": "2025-04-01"}, "since"),
     ({"since": "last week"}, "since"),
+    ({"until": "0"}, "until"),  # not 1970-01-01
     ({"limit": 0}, "limit"),
     ({"limit": 101}, "limit"),
     ({"offset": -1}, "offset"),
