@@ -264,6 +264,16 @@ def test_a_failure_is_shown_plainly_and_the_next_question_is_answered(page):
     assert ask(browser, WHO).find_element(By.CSS_SELECTOR, ".answer").text.startswith("Iraqi intelligence [1]")
 
 
+def test_with_the_model_down_the_passages_fallback_is_shown_as_no_answer(browser, corpus, model):
+    fallback = corpus.model_copy(update={"fallback_passages": True})
+    with running_uvicorn(create_app(fallback, Answerer.from_settings(fallback, chat_model=model))) as url:
+        browser.get(url + "/")
+        turn = ask(browser, CUP)
+        assert turn.find_element(By.CSS_SELECTOR, ".answer.refused .badge").text == "No answer"
+        assert "Kestrels" in turn.find_element(By.CSS_SELECTOR, ".citation h3").text
+        assert browser.find_element(By.ID, "status").text.startswith("No answer: the model is unavailable.")
+
+
 def test_the_outlet_filter_goes_with_the_question(page):
     browser = page("/")
     browser.find_element(By.CSS_SELECTOR, "#filters summary").click()

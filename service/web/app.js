@@ -199,20 +199,22 @@ function citationCard(citation, turnNumber) {
 function showAnswer(view, body, turnNumber) {
   view.reply.replaceChildren(); // the draft was provisional: only this is the answer
   view.stages.querySelectorAll("li").forEach((li) => li.classList.add("done"));
-  const answer = el("p", { class: body.refused ? "answer refused" : "answer" },
-    body.refused ? el("span", { class: "badge" }, "Not in the sources") : null, body.answer);
-  view.reply.append(answer);
+  // a refusal with passages: the model was unavailable and the server offers what best matches instead
+  const passagesOnly = body.refused && body.refusal_reason === "model_unavailable";
+  const badge = passagesOnly ? "No answer" : "Not in the sources";
+  view.reply.append(el("p", { class: body.refused ? "answer refused" : "answer" },
+    body.refused ? el("span", { class: "badge" }, badge) : null, body.answer));
   if (body.standalone_question) {
     view.reply.append(el("p", { class: "hint" }, "Searched for: ", el("q", {}, body.standalone_question)));
   }
   if (body.citations.length) {
-    view.reply.append(el("ol", { class: "citations", "aria-label": "Sources" },
+    view.reply.append(el("ol", { class: "citations", "aria-label": passagesOnly ? "Best-matching passages" : "Sources" },
       ...body.citations.map((c) => citationCard(c, turnNumber))));
   }
   const cited = body.citations.length;
-  $("status").textContent = body.refused
-    ? "The articles don't cover this question."
-    : `Answered, citing ${cited} source${cited === 1 ? "" : "s"}.`;
+  $("status").textContent = passagesOnly ? "No answer: the model is unavailable. Showing the best-matching passages."
+    : body.refused ? "The articles don't cover this question."
+      : `Answered, citing ${cited} source${cited === 1 ? "" : "s"}.`;
 }
 
 function showError(view, message) {
