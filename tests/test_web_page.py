@@ -119,10 +119,12 @@ def page(browser, server) -> Any:
     """The page freshly loaded at `path` (a hash route), with a clean session."""
 
     def open_page(path: str = "/") -> Any:
+        # about:blank between loads: a hash-only change wouldn't reload, and the last test's page may be busy
+        browser.get("about:blank")
         browser.get(server + "/")
         browser.execute_script("sessionStorage.clear(); localStorage.clear();")
+        browser.get("about:blank")
         browser.get(server + path)
-        browser.refresh()
         return browser
 
     return open_page
@@ -267,6 +269,7 @@ def test_a_failure_is_shown_plainly_and_the_next_question_is_answered(page):
 def test_with_the_model_down_the_passages_fallback_is_shown_as_no_answer(browser, corpus, model):
     fallback = corpus.model_copy(update={"fallback_passages": True})
     with running_uvicorn(create_app(fallback, Answerer.from_settings(fallback, chat_model=model))) as url:
+        browser.get("about:blank")
         browser.get(url + "/")
         turn = ask(browser, CUP)
         assert turn.find_element(By.CSS_SELECTOR, ".answer.refused .badge").text == "No answer"
@@ -319,6 +322,7 @@ def test_the_page_fits_a_phone_screen(page, browser):
 def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(browser, corpus, model):
     keyed = corpus.model_copy(update={"api_keys": [SecretStr("kestrel-42")]})
     with running_uvicorn(create_app(keyed, Answerer.from_settings(keyed, chat_model=model))) as url:
+        browser.get("about:blank")
         browser.get(url + "/")
         browser.execute_script("sessionStorage.clear(); localStorage.clear();")
         browser.refresh()
