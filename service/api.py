@@ -103,7 +103,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "Not ready: no articles yet, or the model is not "
+                                                      "loaded, stuck, or not answering"}})
     async def readyz(request: Request) -> JSONResponse:
         checks = await _service(request).readiness()
         ready = bool(checks) and all(checks.values())

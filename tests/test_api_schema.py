@@ -10,7 +10,7 @@ from conftest import SEED_FILE, make_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answer import Answerer
@@ -29,6 +29,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 def started_over_the_seed_story():
     ingest_paths([SEED_FILE], FUZZING, progress=False)
     with TestClient(app):
+        app.state.service.answerer.store.refresh()  # collection may have read the store before the ingest
         yield
     shutil.rmtree(DATA_DIR.parent, ignore_errors=True)
 
@@ -37,4 +38,7 @@ def started_over_the_seed_story():
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_schema_whatever_it_is_sent(case):
     # Schema-valid bodies may still be over a configured limit (NEWSQA_MAX_*): a 422 is then the right answer.
-    case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    excluded = [positive_data_acceptance]
+    if case.method == "GET":  # a query string carries only text: "12" there is as much a string as a number
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(excluded_checks=excluded)
