@@ -6,7 +6,7 @@ DEV_SET := ../shared/eval/realtimeqa-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck ingest-demo serve bench eval-dev eval-ci eval-gold
+.PHONY: run test browser lint typecheck ingest-demo serve bench eval-dev eval-ci eval-gold
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,16 @@ ingest-demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/newsqa serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed lint typecheck
+test: $(VENV)/.installed lint typecheck browser
 	$(BIN)/pytest -q
+
+# The chat page's tests drive Debian's Chromium; installed when missing and we may (root with apt), else they skip.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
+	  echo "chromium/chromium-driver not installed: the browser tests will skip"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
