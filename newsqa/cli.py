@@ -121,6 +121,8 @@ def ask(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Processes answering on that port; use a Chroma server "
+                                         "(NEWSQA_CHROMA_HOST) so they share one store.")] = 1,
 ) -> None:
     """Run the HTTP API (POST /v1/chat, /healthz, /readyz, /docs)."""
     import uvicorn
@@ -128,9 +130,14 @@ def serve(
     from newsqa.service.api import create_app
 
     settings = _settings()
-    typer.echo(f"newsqa API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    typer.echo(f"newsqa API on http://{host}:{port} with {workers} worker(s)  (docs: http://{host}:{port}/docs)")
+    log_level = settings.log_level.lower()
     with _user_errors():
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        else:  # each worker process builds its own app from the same environment
+            uvicorn.run("newsqa.service.api:app_from_environment", factory=True, workers=workers, host=host,
+                        port=port, log_level=log_level)
 
 
 @app.command()
@@ -154,7 +161,7 @@ def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what is fou
     from newsqa.store.index import open_index, writer_lock
 
     settings = _settings()
-    with _user_errors(), writer_lock(settings.data_dir):  # a write under way looks like damage
+    with _user_errors(), writer_lock(settings):  # an embedded store's write under way looks like damage
         index = open_index(settings)
         adopt_legacy(index)
         problems = find_problems(index)

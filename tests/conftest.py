@@ -10,7 +10,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.settings import Settings
 
-pytest_plugins = ["fixtures.stubs"]
+pytest_plugins = ["fixtures.stubs", "fixtures.processes"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent

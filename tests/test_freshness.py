@@ -1,19 +1,16 @@
 """Readers see writers: a running `newsqa serve` answers from what another process ingests, without a restart,
 and questions asked during an ingest all succeed, each from one complete version of the store."""
 
-import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import DEMO_DIR, SEED_FILE, SEED_TITLE, make_settings
+from fixtures.processes import newsqa_env, serving
 
 from newsqa.eval.crash_drill import write_version
 from newsqa.ingest.loaders import load_paths
@@ -22,36 +19,6 @@ from newsqa.store.models import Article
 
 WHO = "Who killed al-Rufayi?"
 WHO_ANSWER = "Iraqi intelligence"
-
-
-def newsqa_env(data_dir: Path, llm_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "SLACK_"))}
-    return {**env, "NEWSQA_DATA_DIR": str(data_dir), "NEWSQA_LLM_PROVIDER": "openai", "NEWSQA_LOG_LEVEL": "WARNING",
-            "NEWSQA_LLM_BASE_URL": f"{llm_url}/v1", "NEWSQA_STORE_POLL_SECONDS": "0.2"}
-
-
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
-    """`newsqa serve` in its own process; yields its base URL once it answers /healthz."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "newsqa", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def ingest(env: dict[str, str], path: Path) -> subprocess.Popen:
