@@ -30,6 +30,7 @@ from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # records per read: Chroma answers large gets in pages
+ID_BATCH = 500  # ids per `$in` filter
 # On the article records' metadata: present once a writer of records has written ("0"); "1" is what a killed
 # writer of the single-writer format (before leases) left, so an upgrade still repairs it.
 _WRITING = "writing"
@@ -138,6 +139,13 @@ class Index:
         for offset in range(0, self.count(), PAGE):
             got = self.collection.get(include=include, limit=PAGE, offset=offset)
             yield from _stored(got["ids"], got["documents"] or [""] * len(got["ids"]), got["metadatas"])
+
+    def chunks_of_articles(self, article_ids: Sequence[str]) -> Iterator[StoredChunk]:
+        """Every stored chunk of these articles, debris included."""
+        for i in range(0, len(article_ids), ID_BATCH):
+            where = {"article_id": {"$in": list(article_ids[i : i + ID_BATCH])}}
+            got = self.collection.get(where=_where(where), include=["documents", "metadatas"])
+            yield from _stored(got["ids"], got["documents"], got["metadatas"])
 
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         """The k nearest chunks, nearest first."""
