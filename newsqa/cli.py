@@ -237,10 +237,23 @@ def bench(
     articles: Annotated[Path, typer.Option(help="Corpus to ingest (file or folder).")],
     questions: Annotated[Path, typer.Option(help="Questions (.jsonl with a 'question' field).")],
     answers: Annotated[int, typer.Option(help="Questions to answer with the model.")] = 10,
+    scale: Annotated[bool, typer.Option(help="Retrieval and index updates at 10k and 100k chunks made from the "
+                                              "articles, embedded store and Chroma server side by side.")] = False,
+    sizes: Annotated[str, typer.Option(help="With --scale: chunk counts, comma-separated.")] = "10000,100000",
+    server: Annotated[bool, typer.Option(help="With --scale: measure a Chroma server too.")] = True,
 ) -> None:
-    """Print ingest, re-ingest, retrieval and answer speed figures on a throwaway index."""
+    """Print speed figures on a throwaway index: ingest, re-ingest, retrieval and answers; or, with --scale,
+    retrieval and index updates at 10k-100k chunks."""
     from newsqa.eval.bench import run_bench
+    from newsqa.eval.scale import run_scale_bench
 
     settings = _settings()
+    try:
+        counts = [int(size) for size in sizes.split(",")]
+    except ValueError:
+        _fail(f"--sizes must be chunk counts like 10000,100000, not {sizes!r}", 2)
     with _user_errors():
-        run_bench(settings, articles, questions, answers, out=sys.stdout)
+        if scale:
+            run_scale_bench(settings, articles, questions, sys.stdout, counts, server)
+        else:
+            run_bench(settings, articles, questions, answers, out=sys.stdout)
