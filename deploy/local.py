@@ -95,7 +95,7 @@ def main() -> int:
 
     llm_url = args.llm_url or f"http://127.0.0.1:{args.llm_port}/v1"
     env = {**os.environ, "NEWSQA_CHROMA_HOST": "127.0.0.1", "NEWSQA_CHROMA_PORT": str(args.chroma_port),
-           "NEWSQA_LLM_PROVIDER": "openai", "NEWSQA_LLM_BASE_URL": llm_url,
+           "NEWSQA_LLM_PROVIDER": "openai", "NEWSQA_LLM_BASE_URL": llm_url, "NEWSQA_EMBED_THREADS": "1",
            **({"NEWSQA_LLM_MODEL": args.llm_model} if args.llm_model else {})}
     newsqa = [sys.executable, "-m", "newsqa"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds the stack: every child is stopped

@@ -8,6 +8,7 @@ apart. Copies share their text, so BM25 sees each word's document frequency mult
 import dataclasses
 import gc
 import itertools
+import os
 import resource
 import tempfile
 import threading
@@ -178,6 +179,8 @@ def run_scale_bench(settings: Settings, articles: Path, questions: Path, out: Te
     started = time.perf_counter()
     vectors = embedder.encode([c.headed_text for c in originals])
     rate = len(originals) / (time.perf_counter() - started)
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"embedder threads: {settings.embed_threads or 'one per core'} (NEWSQA_EMBED_THREADS)", file=out)
     print(f"embedding (apart): {len(originals)} chunks of {len(loaded)} articles at {rate:.0f} chunks/s; "
           f"100k chunks would take {100_000 / rate / 60:.0f} min, so copies reuse these vectors, perturbed", file=out)
     corpus = Corpus(chunks, {c.id: v for c, v in zip(originals, vectors, strict=True)})
