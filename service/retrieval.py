@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) candidates, fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and BM25 (service/bm25.py) candidates, fused by reciprocal rank."""
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
