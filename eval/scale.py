@@ -74,7 +74,9 @@ class Figures:
     p95_ms: float
     update_s: float  # the 10 new articles stored and the follower's snapshot answering from them
     refresh_s: float  # of which: the follower's incremental refresh
-    during_p95_ms: float  # retrieval while that refresh ran
+    # retrieval while the articles were stored and the refresh ran: this process writes them too, which a
+    # server's process doesn't (the ingest is another process), so this is an upper bound
+    during_p95_ms: float
     during_max_ms: float
     rss_mb: float
 
