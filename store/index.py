@@ -238,11 +238,14 @@ class Index:
     def record(self, articles: Sequence[StoredArticle]) -> None:
         """Declare these articles complete: call only once all of their chunks are stored."""
         self._lease_held()
-        placeholders: list[Sequence[float]] = [[0.0]] * len(articles)
-        self.records.upsert(
-            ids=[a.id for a in articles], embeddings=placeholders,
-            metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in articles],
-        )
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(articles), step):
+            batch = articles[i : i + step]
+            placeholders: list[Sequence[float]] = [[0.0]] * len(batch)
+            self.records.upsert(
+                ids=[a.id for a in batch], embeddings=placeholders,
+                metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in batch],
+            )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), PAGE):
