@@ -6,7 +6,7 @@ DEV_SET := ../shared/eval/realtimeqa-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser lint typecheck ingest-demo serve bench eval-dev eval-ci eval-gold
+.PHONY: run test browser lint typecheck ingest-demo serve bench bench-scale eval-dev eval-ci eval-gold
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ typecheck: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/newsqa bench --articles $(DEV_SET)/articles.jsonl --questions $(DEV_SET)/questions.jsonl --answers 10
+
+bench-scale: $(VENV)/.installed
+	$(BIN)/newsqa bench --scale --articles $(DEV_SET)/articles.jsonl --questions $(DEV_SET)/questions.jsonl
 
 eval-dev: $(VENV)/.installed
 	$(BIN)/newsqa eval --questions $(DEV_SET)/questions.jsonl --articles $(DEV_SET)/articles.jsonl --out eval-runs/dev

@@ -22,7 +22,7 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {percentile(values, 50):.0f} ms, p95 {percentile(values, 95):.0f} ms (n={len(values)})"
 
 
-def _questions(path: Path) -> list[str]:
+def read_questions(path: Path) -> list[str]:
     try:
         asked = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -33,7 +33,7 @@ def _questions(path: Path) -> list[str]:
 
 
 def run_bench(settings: Settings, articles: Path, questions: Path, answers: int, out: TextIO) -> None:
-    asked = _questions(questions)
+    asked = read_questions(questions)
     with tempfile.TemporaryDirectory(prefix="newsqa-bench-") as tmp:
         settings = settings.model_copy(update={"data_dir": Path(tmp), "chroma_host": None})
         embedder, chunker = get_embedder(settings), Chunker(settings)

@@ -50,11 +50,11 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True) -
 def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progress: bool = True) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
-    with writer_lock(settings.data_dir):
+    with writer_lock(settings):
         index = open_index(settings)
         adopt_legacy(index)
         if index.write_interrupted() and (problems := find_problems(index)):
-            log.warning("the last write to %s was interrupted: %s; repairing", settings.data_dir, problems.summary())
+            log.warning("an earlier write was interrupted: %s; repairing", problems.summary())
             repair(index, problems)
         records = index.articles()
         cutoff = retention_cutoff(settings.retention_days)

@@ -25,7 +25,7 @@ def remove_articles(
     settings: Settings, ids: Iterable[str] = (), source: str | None = None, before: date | None = None
 ) -> list[str]:
     """Remove the named articles, those of `source`, and those published before `before`; returns their ids."""
-    with writer_lock(settings.data_dir):
+    with writer_lock(settings):
         index = open_index(settings)
         articles = index.articles()
         chosen = {i for i in ids if i in articles}

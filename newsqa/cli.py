@@ -184,6 +184,8 @@ def _terminal_progress() -> Callable[[str, dict], None] | None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Processes answering on that port; use a Chroma server "
+                                         "(NEWSQA_CHROMA_HOST) so they share one store.")] = 1,
 ) -> None:
     """Run the HTTP API (POST /v1/chat, /healthz, /readyz, /docs)."""
     import uvicorn
@@ -191,12 +193,18 @@ def serve(
     from newsqa.service.api import create_app
 
     settings = _settings()
-    typer.echo(f"newsqa API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    typer.echo(f"newsqa API on http://{host}:{port} with {workers} worker(s)  (docs: http://{host}:{port}/docs)")
+    log_level = settings.log_level.lower()
     with _user_errors():
         # log_config=None: uvicorn's lines go through our handler (request ids, JSON); SIGTERM stops accepting
         # and gives in-flight answers the grace period before the store is closed.
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=None, timeout_graceful_shutdown=settings.shutdown_grace_s)
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None,
+                        timeout_graceful_shutdown=settings.shutdown_grace_s)
+        else:  # each worker process builds its own app from the same environment
+            uvicorn.run("newsqa.service.api:app_from_environment", factory=True, workers=workers, host=host,
+                        port=port, log_level=log_level, log_config=None,
+                        timeout_graceful_shutdown=settings.shutdown_grace_s)
 
 
 @app.command()
@@ -220,7 +228,7 @@ def check(repair: Annotated[bool, typer.Option("--repair", help="Fix what is fou
     from newsqa.store.index import open_index, writer_lock
 
     settings = _settings()
-    with _user_errors(), writer_lock(settings.data_dir):  # a write under way looks like damage
+    with _user_errors(), writer_lock(settings):  # an embedded store's write under way looks like damage
         index = open_index(settings)
         adopt_legacy(index)
         problems = find_problems(index)
@@ -300,10 +308,23 @@ def bench(
     articles: Annotated[Path, typer.Option(help="Corpus to ingest (file or folder).")],
     questions: Annotated[Path, typer.Option(help="Questions (.jsonl with a 'question' field).")],
     answers: Annotated[int, typer.Option(help="Questions to answer with the model.")] = 10,
+    scale: Annotated[bool, typer.Option(help="Retrieval and index updates at 10k and 100k chunks made from the "
+                                              "articles, embedded store and Chroma server side by side.")] = False,
+    sizes: Annotated[str, typer.Option(help="With --scale: chunk counts, comma-separated.")] = "10000,100000",
+    server: Annotated[bool, typer.Option(help="With --scale: measure a Chroma server too.")] = True,
 ) -> None:
-    """Print ingest, re-ingest, retrieval and answer speed figures on a throwaway index."""
+    """Print speed figures on a throwaway index: ingest, re-ingest, retrieval and answers; or, with --scale,
+    retrieval and index updates at 10k-100k chunks."""
     from newsqa.eval.bench import run_bench
+    from newsqa.eval.scale import run_scale_bench
 
     settings = _settings()
+    try:
+        counts = [int(size) for size in sizes.split(",")]
+    except ValueError:
+        _fail(f"--sizes must be chunk counts like 10000,100000, not {sizes!r}", 2)
     with _user_errors():
-        run_bench(settings, articles, questions, answers, out=sys.stdout)
+        if scale:
+            run_scale_bench(settings, articles, questions, sys.stdout, counts, server)
+        else:
+            run_bench(settings, articles, questions, answers, out=sys.stdout)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
-from newsqa.logs import request_id
+from newsqa.logs import configure_logging, request_id
 from newsqa.service.answer import Answerer
 from newsqa.service.browse import articles_router
 from newsqa.service.deadline import AskerGone
@@ -25,7 +25,7 @@ from newsqa.service.observability import IN_FLIGHT, REJECTED, install_metrics, r
 from newsqa.service.page import mount_page
 from newsqa.service.schemas import ChatRequest, ChatResponse
 from newsqa.service.serving import Service
-from newsqa.settings import Settings
+from newsqa.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -156,3 +156,11 @@ async def _events(service: Service, body: ChatRequest, request: Request) -> Asyn
                                                      "request_id": request_id.get()})}
     timings.setdefault("total_ms", round((time.perf_counter() - started) * 1000, 1))
     yield {"event": "done", "data": json.dumps({"timings": timings})}
+
+
+def app_from_environment() -> FastAPI:
+    """The service as each uvicorn worker process builds it (`newsqa serve --workers N`): settings from the
+    environment, one answerer, BM25 side and store follower per worker."""
+    settings = get_settings()
+    configure_logging(settings)  # a worker is a new process: its logging is set up here
+    return create_app(settings)

@@ -4,7 +4,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 import Stemmer
@@ -67,15 +67,20 @@ class Idf:
     """Inverse document frequency over the indexed chunks (rare here: weighs more), and the weight of a word
     as evidence, which also counts a background of ordinary English."""
 
-    def __init__(self, documents: Iterable[list[str]]):
+    def __init__(self, df: Mapping[str, int], n: int):
+        """`df`: how many of the `n` documents hold each term."""
+        self.n = max(n, 1)
+        self.df = df
+        self.english = _english_stem_frequencies()
+
+    @classmethod
+    def counted(cls, documents: Iterable[list[str]]) -> "Idf":
         df: Counter[str] = Counter()
         n = 0
         for doc in documents:
             df.update(set(doc))
             n += 1
-        self.n = max(n, 1)
-        self.df = df
-        self.english = _english_stem_frequencies()
+        return cls(df, n)
 
     def __call__(self, term: str) -> float:
         return math.log((self.n + 1) / (self.df.get(term, 0) + 0.5))

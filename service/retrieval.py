@@ -1,12 +1,13 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) candidates, fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and BM25 (service/bm25.py) candidates, fused by reciprocal rank."""
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-import bm25s
 import numpy as np
 
+from newsqa.service.bm25 import Bm25, Frequencies
 from newsqa.service.lexical import Idf, terms
 from newsqa.service.schemas import Filters
 from newsqa.store.embedding import Embedder
@@ -90,27 +91,38 @@ class Scope:
 
 
 class LexicalIndex:
-    """BM25 over a snapshot's chunks (headline + text)."""
+    """BM25 over a snapshot's chunks (headline + text); the next generation's is derived from it, not rebuilt."""
 
-    def __init__(self, chunks: list[StoredChunk]):
-        self.chunks = chunks
-        tokens = [terms(c.headed_text) for c in chunks]
-        self.idf = Idf(tokens)
-        self.bm25 = bm25s.BM25()
-        if chunks:
-            self.bm25.index([t or ["_empty_"] for t in tokens], show_progress=False)
+    def __init__(self, positions: list[StoredChunk], bm25: Bm25):
+        self._positions = positions  # the chunk at each BM25 position, removed ones included until a merge
+        self.bm25 = bm25
+        self.idf = Idf(Frequencies(bm25), bm25.size)
+
+    @classmethod
+    def of(cls, chunks: list[StoredChunk]) -> "LexicalIndex":
+        return cls(list(chunks), Bm25.of([terms(c.headed_text) for c in chunks]))
+
+    @property
+    def chunks(self) -> list[StoredChunk]:
+        """The chunks it searches."""
+        live = np.concatenate(self.bm25.live) if self.bm25.live else np.zeros(0, dtype=bool)
+        return [c for c, alive in zip(self._positions, live, strict=True) if alive]
+
+    def updated(self, added: list[StoredChunk], gone: AbstractSet[str]) -> "LexicalIndex":
+        """Articles `gone` (removed, or replaced by a version among `added`) leave; the `added` chunks come in."""
+        removed = np.array([i for i, c in enumerate(self._positions) if c.meta.article_id in gone], dtype=np.int64)
+        grown = self.bm25.updated([terms(c.headed_text) for c in added], removed)
+        positions = self._positions + added
+        bm25, kept = grown.merged()
+        return LexicalIndex(positions if kept is None else [positions[i] for i in kept], bm25)
 
     def search(self, query_terms: list[str], k: int, scope: Scope) -> list[StoredChunk]:
-        if not self.chunks or not query_terms:
+        if not query_terms:
             return []
         mask = None  # an unfiltered question skips a pass over every chunk
         if not scope.unrestricted:
-            mask = np.array([scope.admits(c.meta) for c in self.chunks], dtype=np.float32)
-        k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
-        if k == 0:
-            return []
-        ids, scores = self.bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
-        return [self.chunks[i] for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+            mask = np.array([scope.admits(c.meta) for c in self._positions], dtype=bool)
+        return [self._positions[p] for p, _ in self.bm25.top(query_terms, k, mask)]
 
 
 @dataclass(frozen=True)
@@ -124,10 +136,18 @@ class Snapshot:
     lexical: LexicalIndex
 
     @classmethod
-    def load(cls, index: Index) -> "Snapshot":
+    def load(cls, index: Index, previous: "Snapshot | None" = None) -> "Snapshot":
+        """The store's current generation; given the `previous` one, only the articles that changed since are
+        read and indexed."""
         generation = index.generation()  # read first: a write that lands meanwhile makes the next one differ
         versions = {a.id: a.content_hash for a in index.articles().values()}
-        return cls(generation, index, versions, LexicalIndex([c for c in index.all_chunks() if c.counts_in(versions)]))
+        if previous is None:
+            return cls(generation, index, versions,
+                       LexicalIndex.of([c for c in index.all_chunks() if c.counts_in(versions)]))
+        changed = sorted(a for a, version in versions.items() if previous.versions.get(a) != version)
+        gone = {a for a, version in previous.versions.items() if versions.get(a) != version}
+        added = [c for c in index.chunks_of_articles(changed) if c.counts_in(versions)]
+        return cls(generation, index, versions, previous.lexical.updated(added, gone))
 
     @property
     def empty(self) -> bool:

@@ -35,7 +35,7 @@ class StoreView:
         if current.index.generation() == current.generation:
             return False
         with self._loading:
-            self._current = self._load()
+            self._current = self._load(current)
         log.info("now answering from store generation %s", self._current.generation)
         return True
 
@@ -54,6 +54,6 @@ class StoreView:
     def close(self) -> None:
         self._stopped.set()
 
-    def _load(self) -> Snapshot:
+    def _load(self, previous: Snapshot | None = None) -> Snapshot:
         # a fresh client: an embedded one opened before another process wrote never sees the new vectors
-        return Snapshot.load(open_index(self.settings, fresh=True))
+        return Snapshot.load(open_index(self.settings, fresh=True), previous)

@@ -1,10 +1,15 @@
-"""`newsqa check`: what a killed writer can leave behind, found by one scan and put right."""
+"""`newsqa check`: what a killed writer can leave behind, found by one scan and put right.
+
+On a Chroma server other writers may be part-way through their own writes meanwhile: their unrecorded chunks
+look like debris, so a chunk is stray only when its writer is not alive once the scan is over and the records
+as read then still don't count it; an article is incomplete only when a count of its chunks says so again."""
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from newsqa.store.index import Index, StoredArticle
+from newsqa.store.index import Index, StoredArticle, StoredChunk
 from newsqa.store.models import ChunkMeta
 
 log = logging.getLogger(__name__)
@@ -14,29 +19,40 @@ log = logging.getLogger(__name__)
 class Problems:
     stray_chunks: list[str] = field(default_factory=list)  # of no complete version: crash debris, stale versions
     incomplete: list[str] = field(default_factory=list)  # articles whose record names chunks that are missing
+    dead_writers: list[str] = field(default_factory=list)  # leases of writers that died part-way
 
     def __bool__(self) -> bool:
-        return bool(self.stray_chunks or self.incomplete)
+        return bool(self.stray_chunks or self.incomplete or self.dead_writers)
 
     def summary(self) -> str:
         if not self:
             return "the store is consistent"
         return (f"{len(self.stray_chunks)} stray chunks (unfinished or stale versions), "
-                f"{len(self.incomplete)} articles with missing chunks")
+                f"{len(self.incomplete)} articles with missing chunks, "
+                f"{len(self.dead_writers)} interrupted writers")
 
 
 def find_problems(index: Index) -> Problems:
     articles = index.articles()
     versions = {a.id: a.content_hash for a in articles.values()}
-    problems = Problems()
     present: Counter[str] = Counter()
+    unrecorded: list[StoredChunk] = []
     for chunk in index.all_chunks(with_text=False):
         if chunk.counts_in(versions):
             present[chunk.meta.article_id] += 1
         else:
-            problems.stray_chunks.append(chunk.id)
-    problems.incomplete = sorted(a.id for a in articles.values() if present[a.id] < a.chunks)
-    return problems
+            unrecorded.append(chunk)
+    now = time.time()
+    writers = index.writers()  # read after the scan: a writer whose chunks it saw was registered before them
+    alive = {w.writer for w in writers if w.alive(now)}
+    recorded = index.articles()  # read after the leases: what writers that finished meanwhile recorded
+    latest = {a.id: a.content_hash for a in recorded.values()}
+    return Problems(
+        stray_chunks=[c.id for c in unrecorded if c.meta.writer not in alive and not c.counts_in(latest)],
+        incomplete=sorted(a.id for a in articles.values()
+                          if present[a.id] < a.chunks and recorded.get(a.id) == a and index.chunks_of(a) < a.chunks),
+        dead_writers=sorted({w.writer for w in writers} - alive),
+    )
 
 
 def repair(index: Index, problems: Problems) -> None:
@@ -44,6 +60,7 @@ def repair(index: Index, problems: Problems) -> None:
     with index.writing():
         index.remove(problems.incomplete)
         index.delete_chunks(problems.stray_chunks)
+        index.end_leases(problems.dead_writers)
     log.info("repaired: %s", problems.summary())
 
 

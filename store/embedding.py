@@ -48,6 +48,10 @@ class Embedder(Embeddings):
 
 
 def get_embedder(settings: Settings) -> Embedder:
+    if settings.embed_threads:
+        import torch
+
+        torch.set_num_threads(settings.embed_threads)  # process-wide: torch has one intra-op pool
     return Embedder(_load(settings.embedding_model_path or default_model_path()), settings.embed_batch_size)
 
 

@@ -2,14 +2,20 @@
 
 Two collections: the chunks (text, vector, ChunkMeta) and one record per article, written only after all of
 that article's chunks. A chunk counts only when its article's record names its version: that is what makes an
-article all or nothing, whatever a writer was killed by."""
+article all or nothing, whatever a writer was killed by.
+
+Writers hold a lease in a third collection while they write (renewed in the background) and tag the chunks they
+store with it, so that on a Chroma server with several writers a repair clears only what dead writers left."""
 
 import logging
+import os
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import chromadb
@@ -24,7 +30,11 @@ from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # records per read: Chroma answers large gets in pages
-_WRITING = "writing"  # "1" on the article records while a writer works; left so if it dies
+ID_BATCH = 500  # ids per `$in` filter
+# On the article records' metadata: present once a writer of records has written ("0"); "1" is what a killed
+# writer of the single-writer format (before leases) left, so an upgrade still repairs it.
+_WRITING = "writing"
+_HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -75,20 +85,38 @@ def open_index(settings: Settings, fresh: bool = False) -> "Index":
             if fresh:
                 SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
             client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma)
-        return Index(client, settings.collection)
+        return Index(client, settings.collection, settings.writer_lease_seconds)
     except Exception as exc:  # Chroma raises many types here; what they mean to a user is one thing
         log.exception("opening the store at %s failed", settings.chroma_host or settings.chroma_dir)
         raise StoreUnavailable("the article store could not be opened") from exc
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A writer's claim to be alive: renewed while it writes, removed when it finishes."""
+
+    writer: str
+    host: str
+    pid: int
+    expires: float  # epoch seconds
+
+    def alive(self, now: float) -> bool:
+        """Not expired, and not held by a process of this host that has gone (a kill is seen at once)."""
+        return self.expires > now and (self.host != _HOST or _process_exists(self.pid))
+
+
 class Index:
-    def __init__(self, client: chromadb.ClientAPI, collection_name: str):
+    def __init__(self, client: chromadb.ClientAPI, collection_name: str, lease_seconds: float = 30.0):
         self.client = client
+        self.lease_seconds = lease_seconds
+        self.writer: str | None = None  # this process's lease while it writes
+        self._held_until = 0.0  # monotonic time the lease is known good until
         self.collection = client.get_or_create_collection(
             collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         # Records are only ever read by id or metadata; Chroma still wants a vector for each, so they get [0].
         self.records = client.get_or_create_collection(f"{collection_name}_articles", embedding_function=None)
+        self.leases = client.get_or_create_collection(f"{collection_name}_writers", embedding_function=None)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -112,6 +140,13 @@ class Index:
             got = self.collection.get(include=include, limit=PAGE, offset=offset)
             yield from _stored(got["ids"], got["documents"] or [""] * len(got["ids"]), got["metadatas"])
 
+    def chunks_of_articles(self, article_ids: Sequence[str]) -> Iterator[StoredChunk]:
+        """Every stored chunk of these articles, debris included."""
+        for i in range(0, len(article_ids), ID_BATCH):
+            where = {"article_id": {"$in": list(article_ids[i : i + ID_BATCH])}}
+            got = self.collection.get(where=_where(where), include=["documents", "metadatas"])
+            yield from _stored(got["ids"], got["documents"], got["metadatas"])
+
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         """The k nearest chunks, nearest first."""
         if self.count() == 0:
@@ -128,10 +163,21 @@ class Index:
         fresh = self.client.get_collection(self.collection.name)  # another process may have written
         return str((fresh.metadata or {}).get("generation", "0"))
 
+    def writers(self) -> list[Lease]:
+        got = self.leases.get(include=["metadatas"])
+        return [Lease(wid, **{k: meta[k] for k in ("host", "pid", "expires")})  # type: ignore[arg-type]
+                for wid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)]
+
     def write_interrupted(self) -> bool:
-        """A writer died part-way since the last complete write: `check` will find its debris."""
+        """A writer died part-way: `check` will find its debris."""
         fresh = self.client.get_collection(self.records.name)
-        return (fresh.metadata or {}).get(_WRITING) == "1"
+        now = time.time()
+        return (fresh.metadata or {}).get(_WRITING) == "1" or any(not w.alive(now) for w in self.writers())
+
+    def chunks_of(self, article: StoredArticle) -> int:
+        """How many chunks of this version of the article are stored."""
+        where = {"$and": [{"article_id": article.id}, {"content_hash": article.content_hash}]}
+        return len(self.collection.get(where=_where(where), include=[])["ids"])
 
     def legacy(self) -> bool:
         """Chunks written before article records existed: no writer of this version has marked the store."""
@@ -141,6 +187,7 @@ class Index:
     # --- writes (hold the writer lock) -----------------------------------------------------------
 
     def upsert(self, chunks: list[Chunk], texts: list[str], vectors: list[Sequence[float]]) -> None:
+        writer = self._lease_held()
         step = self.client.get_max_batch_size()
         for i in range(0, len(chunks), step):
             batch = chunks[i : i + step]
@@ -148,7 +195,7 @@ class Index:
                 ids=[c.id for c in batch],
                 embeddings=vectors[i : i + step],
                 documents=texts[i : i + step],
-                metadatas=[ChunkMeta.of(c).to_store() for c in batch],
+                metadatas=[ChunkMeta.of(c, writer).to_store() for c in batch],
             )
 
     def delete_stale(self, article_id: str, content_hash: str) -> None:
@@ -159,19 +206,46 @@ class Index:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Marks the store while a write is under way; a write that raises leaves the mark for repair."""
-        _set_metadata(self.records, _WRITING, "1")
-        yield
-        _set_metadata(self.records, _WRITING, "0")
-        _set_metadata(self.collection, "generation", str(time.time_ns()))  # readers: look again
+        """Holds a lease while a write is under way, renewed every third of its term; one that raises gives its
+        lease up as expired, for repair. Readers are told to look again either way."""
+        self.writer = uuid.uuid4().hex
+        self._renew()
+        if (self.records.metadata or {}).get(_WRITING) != "0":  # the store has records (see `legacy`)
+            _set_metadata(self.records, _WRITING, "0")
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._keep_renewing, args=(stop,), daemon=True, name="lease")
+        heartbeat.start()
+        finished = False
+        try:
+            yield
+            finished = True
+        finally:
+            stop.set()
+            heartbeat.join()
+            if finished:
+                self.leases.delete(ids=[self.writer])
+            else:
+                with suppress(Exception):  # an unreachable store: the lease then runs out by itself
+                    self._renew(expires=0.0)
+            self.writer = None
+            _set_metadata(self.collection, "generation", str(time.time_ns()))  # readers: look again
+
+    def end_leases(self, writers: Sequence[str]) -> None:
+        """Forget dead writers once what they left is repaired."""
+        if writers:
+            self.leases.delete(ids=list(writers))
 
     def record(self, articles: Sequence[StoredArticle]) -> None:
         """Declare these articles complete: call only once all of their chunks are stored."""
-        placeholders: list[Sequence[float]] = [[0.0]] * len(articles)
-        self.records.upsert(
-            ids=[a.id for a in articles], embeddings=placeholders,
-            metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in articles],
-        )
+        self._lease_held()
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(articles), step):
+            batch = articles[i : i + step]
+            placeholders: list[Sequence[float]] = [[0.0]] * len(batch)
+            self.records.upsert(
+                ids=[a.id for a in batch], embeddings=placeholders,
+                metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in batch],
+            )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), PAGE):
@@ -185,9 +259,41 @@ class Index:
             self.collection.delete(where=_where({"article_id": {"$in": part}}))
 
 
+    def _renew(self, expires: float | None = None) -> None:
+        assert self.writer, "renewing a lease outside `writing()`"
+        deadline = time.time() + self.lease_seconds if expires is None else expires
+        started = time.monotonic()
+        placeholder: list[Sequence[float]] = [[0.0]]  # as for records: Chroma wants a vector
+        self.leases.upsert(ids=[self.writer], embeddings=placeholder,
+                           metadatas=[{"host": _HOST, "pid": os.getpid(), "expires": deadline}])
+        self._held_until = started + self.lease_seconds
+
+    def _keep_renewing(self, stop: threading.Event) -> None:
+        while not stop.wait(self.lease_seconds / 3):
+            try:
+                self._renew()
+            except Exception:  # the server may be restarting: try again; writes stop once the lease runs out
+                log.warning("renewing the write lease failed; retrying", exc_info=True)
+
+    def _lease_held(self) -> str:
+        """This writer's id; fails once its lease has run out unrenewed, as another writer may then have
+        cleared its unfinished chunks as a dead writer's."""
+        if self.writer is None:
+            raise RuntimeError("writes happen inside `writing()`")
+        if time.monotonic() >= self._held_until:
+            raise StoreUnavailable("the write lease on the article store ran out (the store did not answer); "
+                                   "run the ingest again")
+        return self.writer
+
+
 @contextmanager
-def writer_lock(data_dir: Path) -> Iterator[None]:
-    """One writer per data dir: two processes writing one Chroma directory corrupt it."""
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """One writer per data dir for the embedded store: two processes writing one Chroma directory corrupt it.
+    A Chroma server takes concurrent writers (leases keep them from repairing each other's work)."""
+    if settings.chroma_host:
+        yield
+        return
+    data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(data_dir / "writer.lock"), timeout=0)
     try:
@@ -204,6 +310,16 @@ def writer_lock(data_dir: Path) -> Iterator[None]:
 
 
 _RECORD_FIELDS = ("content_hash", "chunks", "title", "source", "published_ts")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 def _set_metadata(collection: chromadb.Collection, key: str, value: str) -> None:

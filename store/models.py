@@ -125,16 +125,17 @@ class ChunkMeta:
     published_ts: int | None = None  # UTC epoch seconds, for date-range filters
     site_name: str | None = None
     author: str | None = None
+    writer: str | None = None  # the write lease it was stored under: a repair spares a live writer's chunks
 
     @classmethod
-    def of(cls, chunk: Chunk) -> "ChunkMeta":
+    def of(cls, chunk: Chunk, writer: str | None = None) -> "ChunkMeta":
         article = chunk.article
         utc = article.published_utc
         return cls(
             article_id=article.key, content_hash=article.content_hash, title=article.title,
             chunk_index=chunk.index, start=chunk.start, end=chunk.end, source=article.source, url=article.url,
             published_at=article.published_iso, published_ts=int(utc.timestamp()) if utc else None,
-            site_name=article.site_name, author=article.author,
+            site_name=article.site_name, author=article.author, writer=writer,
         )
 
     @classmethod

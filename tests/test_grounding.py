@@ -34,7 +34,7 @@ def window(p: Passage) -> Window:
 
 
 PASSAGES = [passage(1, MASSACRE), passage(2, RUFAYI, "Sudani: IS leader killed"), passage(3, CITY, "Baghdad")]
-IDF = Idf([terms(p.headed_text) for p in PASSAGES] + [terms(headed(t, b)) for t, b in OTHERS])
+IDF = Idf.counted([terms(p.headed_text) for p in PASSAGES] + [terms(headed(t, b)) for t, b in OTHERS])
 
 
 def check(question: str, raw: str):
@@ -115,7 +115,7 @@ def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_ano
     on_topic = passage(5, "Harriet Lowe said the quay barriers might not hold.", "Valewick storm")
     background = passage(6, "The Penmore lighthouse reopened after repairs in Penmore harbour.", "Penmore lighthouse")
     passages = [elsewhere, on_topic, background]
-    idf = Idf([terms(p.headed_text) for p in passages + PASSAGES])
+    idf = Idf.counted([terms(p.headed_text) for p in passages + PASSAGES])
     verdict = ground(question, "Harriet Lowe of Penmore", [window(p) for p in passages], passages, idf, MIN_COVERAGE)
     assert not verdict.refused
     assert [s.passage for s in verdict.supports] == [on_topic]

@@ -220,8 +220,9 @@ def test_a_bad_file_does_not_stop_the_batch_or_lose_stored_articles(tmp_path):
 HOLD_LOCK = """
 import sys
 from pathlib import Path
+from newsqa.settings import Settings
 from newsqa.store.index import writer_lock
-with writer_lock(Path(sys.argv[1])):
+with writer_lock(Settings(_env_file=None, data_dir=Path(sys.argv[1]))):
     print("locked", flush=True)
     sys.stdin.readline()
 """

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, make_settings, newsqa_env
+from conftest import SEED_SOURCE, SEED_TITLE, make_settings
 from fastapi.testclient import TestClient
+from fixtures.processes import newsqa_env
 from pydantic import ValidationError
 
 from newsqa.service.answer import Answerer

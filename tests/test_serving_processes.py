@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from conftest import newsqa_env, serving
+from fixtures.processes import newsqa_env, serving
 
 from newsqa.eval.load import drive
 
@@ -37,7 +37,7 @@ def test_sigterm_stops_accepting_and_lets_the_answer_in_flight_finish(seed_setti
     openai_stub.replies.append(WHO_ANSWER)
     process: list = []
     answers: list[httpx.Response] = []
-    with serving(newsqa_env(seed_settings.data_dir, openai_stub.url), process) as url:
+    with serving(newsqa_env(seed_settings.data_dir, openai_stub.url), process=process) as url:
         asking = threading.Thread(target=lambda: answers.append(
             httpx.post(f"{url}/v1/chat", json={"question": WHO}, timeout=60)))
         asking.start()
