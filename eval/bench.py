@@ -22,6 +22,17 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {percentile(values, 50):.0f} ms, p95 {percentile(values, 95):.0f} ms (n={len(values)})"
 
 
+class _FirstEvents:
+    """An answer's event sink that keeps when each kind of event first came, in ms since it was made."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def __call__(self, event: str, data: dict) -> None:
+        self.ms.setdefault(event, (time.perf_counter() - self.started) * 1000)
+
+
 def read_questions(path: Path) -> list[str]:
     try:
         asked = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -66,10 +77,16 @@ def run_bench(settings: Settings, articles: Path, questions: Path, answers: int,
 
         if answers > 0:
             answerer.warm_up()
-            totals, refused = [], 0
+            totals, refused, first_stage, first_token = [], 0, [], []
             for question in asked[:answers]:
-                response = answerer.answer(ChatRequest(question=question))
+                seen = _FirstEvents()
+                response = answerer.answer(ChatRequest(question=question), seen)  # what /v1/chat/stream sends
                 totals.append(response.timings.total_ms)
                 refused += response.refused
+                first_stage.append(seen.ms["stage"])
+                if "token" in seen.ms:
+                    first_token.append(seen.ms["token"])
             print(f"answer (local model): {_percentiles(totals)}, {refused} refused (target p50 <= 6000 ms)",
                   file=out)
+            print(f"stream, first stage: {_percentiles(first_stage)} (target <= 100 ms)", file=out)
+            print(f"stream, first token: {_percentiles(first_token)} (target <= 2500 ms)", file=out)

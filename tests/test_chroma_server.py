@@ -59,8 +59,9 @@ def article_sets(tmp_path) -> tuple[Path, Path, Path]:
 
 
 def server_env(tmp_path: Path, chroma_port: int, llm_url: str, **variables: str) -> dict[str, str]:
+    # the workers are polled in a loop: past the default per-address rate limit
     return newsqa_env(tmp_path / "data", llm_url, chroma_host="127.0.0.1", chroma_port=str(chroma_port),
-                      **variables)
+                      rate_limit="100000/minute", **variables)
 
 
 def server_settings(env: dict[str, str]):
