@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from newsqa.store.server import chroma_server
+from newsqa.store.server import chroma_server, stop
 
 STARTUP_S = 120.0  # API workers load the embedder and read the store before they answer
 
@@ -47,12 +47,7 @@ def child(command: list[str], env: dict[str, str] | None = None) -> Iterator[sub
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def wait_until_healthy(api: str, process: subprocess.Popen, timeout: float = STARTUP_S) -> None:

@@ -23,6 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM, and SIGKILL if it hasn't exited within `grace_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def chroma_command() -> str:
     """The `chroma` CLI installed beside this Python (a virtualenv's), else the one on PATH."""
     beside = Path(sys.executable).with_name("chroma")
@@ -48,9 +58,4 @@ def chroma_server(path: Path, port: int | None = None) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
