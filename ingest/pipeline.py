@@ -13,6 +13,7 @@ from tqdm import tqdm
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import LoadError, load_paths
 from newsqa.ingest.removal import published_before, retention_cutoff
+from newsqa.metrics import count_ingest
 from newsqa.settings import Settings
 from newsqa.store.check import adopt_legacy, find_problems, repair
 from newsqa.store.embedding import Embedder, get_embedder
@@ -71,6 +72,8 @@ def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progr
                 index.remove(sorted(expired & records.keys()))
             summary.chunks_written = sum(len(chunks) for chunks in cut.values())
     summary.seconds = time.perf_counter() - started
+    count_ingest(summary.added, summary.updated, summary.unchanged, summary.duplicates, summary.failed,
+                 summary.expired, summary.chunks_written)
     return summary
 
 

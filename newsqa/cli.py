@@ -92,15 +92,21 @@ def ingest(
 @app.command()
 def watch(
     feeds: Annotated[Path | None, typer.Option(help="Feeds file (TOML or YAML); default NEWSQA_FEEDS_FILE.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve ingest counters for Prometheus on this "
+                                                          "port (127.0.0.1).")] = None,
 ) -> None:
     """Refresh the feeds on their schedule in the foreground; Ctrl-C or SIGTERM stops it between items."""
     import threading
+
+    from prometheus_client import start_http_server
 
     from newsqa.ingest.feeds import read_feeds_file
     from newsqa.ingest.watch import stop_on_signals
     from newsqa.ingest.watch import watch as run_watch
 
     settings = _settings()
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
     stop = threading.Event()
     with _user_errors(), stop_on_signals(stop):
         run_watch(read_feeds_file(feeds or settings.feeds_file), settings, stop)

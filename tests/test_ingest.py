@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DIR, REPO, make_settings
+from conftest import DEMO_DIR, REPO, SEED_FILE, make_settings
 
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
@@ -332,3 +332,19 @@ def test_malformed_records_fail_alone_and_two_feeds_numbering_alike_are_both_sto
     assert summary.errors[3].endswith("over the 5,000-character limit (NEWSQA_MAX_RECORD_CHARS)")
     assert {c.meta.article_id for c in stored_chunks(settings)} == {"north-gazette.example:123",
                                                                    "south-herald.example:123"}
+
+
+def test_ingest_counts_what_it_met_for_prometheus(settings):
+    from prometheus_client import REGISTRY
+
+    def added() -> float:
+        return REGISTRY.get_sample_value("newsqa_ingest_articles_total", {"outcome": "added"}) or 0.0
+
+    def unchanged() -> float:
+        return REGISTRY.get_sample_value("newsqa_ingest_articles_total", {"outcome": "unchanged"}) or 0.0
+
+    before_added, before_unchanged = added(), unchanged()
+    first = ingest_paths([SEED_FILE], settings, progress=False)
+    ingest_paths([SEED_FILE], settings, progress=False)
+    assert added() - before_added == first.added == 1
+    assert unchanged() - before_unchanged == 1
