@@ -107,7 +107,13 @@ class Service:
         entered = self.admission.enter()
         stop_at = deadline.Deadline(self.settings.answer_deadline_s)
         work = asyncio.ensure_future(run_in_threadpool(self._answer, stop_at, request, events))
-        work.add_done_callback(lambda _: self.admission.leave(entered))
+
+        def finished(done: asyncio.Future) -> None:
+            self.admission.leave(entered)
+            if not done.cancelled():
+                done.exception()  # marks it retrieved: a thread that ended after its 504 has nobody to tell
+
+        work.add_done_callback(finished)
         watcher = asyncio.ensure_future(_stop_when_gone(disconnected, stop_at))
         try:
             done, _ = await asyncio.wait({work}, timeout=stop_at.remaining() + _GRACE_S)
