@@ -7,6 +7,7 @@ it comes back as a LineError for the caller to print and put in the report.
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class GoldQuestion(BaseModel):
     answer_index: int | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     history: list[Turn] = Field(default_factory=list)  # earlier turns, for a follow-up question
+    as_of: date | None = None  # when it was asked: "this week" is read against it
     source: str  # "path:line", so a reader of the report can find the gold line
 
     def evidence_ids(self, include_heuristic: bool = False) -> set[str]:
@@ -73,6 +75,7 @@ class _RealtimeQALine(BaseModel):
     choices: list[str] = Field(default_factory=list)
     answer_index: int | None = None
     evidence: list[_RealtimeQAEvidence] = Field(default_factory=list)
+    question_date: str | None = None  # "2022/08/04"
 
 
 class _NewsQALine(BaseModel):
@@ -122,6 +125,7 @@ def _from_realtimeqa(obj: dict[str, Any], source: str) -> GoldQuestion:
             )
             for e in line.evidence
         ],
+        as_of=datetime.strptime(line.question_date, "%Y/%m/%d").date() if line.question_date else None,
         source=source,
     )
 

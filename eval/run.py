@@ -113,7 +113,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             row["timings"] = {"retrieve_ms": search_ms, "total_ms": search_ms}
         else:
             choices = q.choices if mode == "choices" else None
-            resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history))
+            resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history, as_of=q.as_of))
             row["answer"], row["refused"], row["confidence"] = resp.answer, resp.refused, resp.confidence
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations

@@ -6,6 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from typing import Any
 
@@ -15,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from newsqa.errors import InvalidRequest
-from newsqa.service import limits
+from newsqa.service import limits, recency
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
@@ -104,7 +105,8 @@ class Answerer:
         turn.stage("retrieving")
         t = time.perf_counter()
         idf = snapshot.lexical.idf
-        passages = self.retriever.search(question, snapshot, request.filters, request.top_k or self.settings.top_k)
+        passages = self.retriever.search(question, snapshot, request.filters, request.top_k or self.settings.top_k,
+                                         prefer=self._named_time(question, request))
         turn.timings.retrieve_ms = _ms(t)
         turn.stage("retrieving", len(passages))
         best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
@@ -151,6 +153,13 @@ class Answerer:
             log.debug("refused %r: model said %r; %s", question, raw, verdict.reason)
             return self._refusal("not_grounded", turn)
         return self._respond(verdict, confidence, turn)
+
+    @staticmethod
+    def _named_time(question: str, request: ChatRequest) -> tuple[date, date] | None:
+        """The publication window the question's time words point at, unless the request set dates itself."""
+        if request.filters.since or request.filters.until:
+            return None
+        return recency.window(question, request.as_of or date.today())
 
     def _choose(self, context: str, question: str, windows: list[Window], idf: Idf,
                 turn: "_Turn") -> tuple[str, float | None]:

@@ -59,6 +59,14 @@ class ChatRequest(BaseModel):
     choices: list[str] | None = Field(
         None, min_length=2, description="Options to pick the answer from (multiple choice)."
     )
+    as_of: date | None = Field(
+        None, description="The date times in the question ('this week', 'yesterday') are read against; default "
+                          "today. Articles published in the time the question names rank higher.")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso_as_of(cls, value: object) -> object:
+        return Filters._iso_date(value)
 
     @field_validator("question")
     @classmethod
