@@ -124,8 +124,7 @@ class Answerer:
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
             asked = template.format(question=question, options=" | ".join(request.choices))
-        windows = self._fit_windows(windows, asked)
-        context = render_context(windows)
+        windows, context = self._fit_windows(windows, asked)
         turn.stage("generating")
         raw, confidence = self._generate(context, asked, turn)
         turn.stage("verifying")
@@ -186,14 +185,17 @@ class Answerer:
         _count(reply, turn.usage)
         return str(reply.content), _confidence(answer_logprobs(reply))
 
-    def _fit_windows(self, windows: list[Window], asked: str) -> list[Window]:
-        """The best windows that fit the model's context beside the question (the question is never cut)."""
+    def _fit_windows(self, windows: list[Window], asked: str) -> tuple[list[Window], str]:
+        """The best windows that fit the model's context beside the question (the question is never cut), and
+        their rendered context."""
         room = limits.prompt_room(self.settings, self._template_text("answer"))
-        while len(windows) > 1 and limits.tokens_at_most(render_context(windows), asked) > room:
+        context = render_context(windows)
+        while len(windows) > 1 and limits.tokens_at_most(context, asked) > room:
             windows = windows[:-1]
-        if limits.tokens_at_most(render_context(windows), asked) > room:
+            context = render_context(windows)
+        if limits.tokens_at_most(context, asked) > room:
             raise InvalidRequest(("question",), "too long for the model's context")
-        return windows
+        return windows, context
 
     def _template_text(self, name: str) -> str:
         return load_text(self.settings.prompts_dir, f"{name}.system") + load_text(self.settings.prompts_dir,

@@ -178,6 +178,6 @@ class HybridRetriever:
         if prefer:
             preferred = Scope.of(Filters(since=prefer[0], until=prefer[1]))
             for passage in fused.values():
-                if passage.meta.published_ts is not None and preferred.admits(passage.meta):
+                if preferred.admits(passage.meta):  # undated passages are not admitted by a date window
                     passage.score *= RECENCY_BOOST
         return sorted(fused.values(), key=lambda p: p.score, reverse=True)[:k]

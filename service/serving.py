@@ -49,8 +49,7 @@ class Admission:
 
     def enter(self) -> float:
         with self._lock:
-            if self._in_flight >= self.capacity:
-                raise Overloaded(self.retry_after())
+            self.check()
             self._in_flight += 1
         return time.monotonic()
 
