@@ -1,8 +1,6 @@
 """The one answer function every adapter calls: rewrite → retrieve → context → generate → verify → respond."""
 
 import logging
-import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +18,8 @@ from newsqa.service import limits, recency
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
-from newsqa.service.lexical import Idf, terms
-from newsqa.service.llm import answer_logprobs, build_chat_model, model_answers, model_calls
+from newsqa.service.lexical import Idf, fold, terms
+from newsqa.service.llm import build_chat_model, model_answers, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
 from newsqa.service.retrieval import HybridRetriever, Passage
 from newsqa.service.schemas import (
@@ -34,6 +32,7 @@ from newsqa.service.schemas import (
     Usage,
 )
 from newsqa.service.store_view import StoreView
+from newsqa.service.verify import Verifier
 from newsqa.settings import Settings
 from newsqa.store.embedding import Embedder, get_embedder
 
@@ -64,7 +63,11 @@ class Answerer:
 
     @cached_property
     def answer_chain(self) -> Runnable:
-        return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model  # the message: it has logprobs
+        return chat_prompt(self.settings.prompts_dir, "answer") | self.chat_model  # the message: it has usage
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        return Verifier(self.chat_model, self.settings.prompts_dir)
 
     @cached_property
     def rewrite_chain(self) -> Runnable:
@@ -126,32 +129,14 @@ class Answerer:
             asked = template.format(question=question, options=" | ".join(request.choices))
         windows, context = self._fit_windows(windows, asked)
         turn.stage("generating")
-        raw, confidence = self._generate(context, asked, turn)
+        raw = self._generate(context, asked, turn)
         turn.stage("verifying")
-
-        def check(answer: str) -> Verdict:
-            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
-
-        if echoes_question(clean_answer(raw), question, idf):
-            # The small model often names who the question is about ("who killed X?" -> "X"): it didn't answer.
-            # Choosing among what the passages name does better than the echo; failing that, the passage that
-            # best matches the question, quoted (its confidence would be the model's in the echo: none is given).
-            # A reply that merely isn't grounded is not given a second chance: that is usually a true refusal.
-            log.info("model echoed the question (%r)", raw)
-            raw, confidence = ("", None)
-            if not request.choices:
-                raw, confidence = self._choose(context, question, windows, idf, turn)
-            verdict = check(raw)
-            if verdict.refused:
-                raw, confidence = windows[0].lead, None
-                verdict = check(raw)
-        else:
-            verdict = check(raw)
+        settled = self._settle(raw, question, request, context, windows, passages, idf, turn)
         turn.timings.generate_ms = _ms(t)
-        if verdict.refused:
-            log.debug("refused %r: model said %r; %s", question, raw, verdict.reason)
-            return self._refusal("not_grounded", turn)
-        return self._respond(verdict, confidence, turn)
+        if isinstance(settled, str):
+            log.debug("refused %r: model said %r (%s)", question, raw, settled)
+            return self._refusal(settled, turn)
+        return self._respond(*settled, turn)
 
     @staticmethod
     def _named_time(question: str, request: ChatRequest) -> tuple[date, date] | None:
@@ -160,30 +145,77 @@ class Answerer:
             return None
         return recency.window(question, request.as_of or date.today())
 
-    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf,
-                turn: "_Turn") -> tuple[str, float | None]:
+    def _settle(self, raw: str, question: str, request: ChatRequest, context: str, windows: list[Window],
+                passages: list[Passage], idf: Idf, turn: "_Turn") -> tuple[Verdict, float | None] | RefusalReason:
+        """The first answer that a passage states and the verifier confirms, with the verifier's confidence.
+
+        First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or was not
+        confirmed, its choice among what the passages name, which a small model gets right far more often than
+        it writes it. Last, for an echo only, the passage that best matches the question, quoted. A reply that
+        no passage states is not given a second chance: that is usually a true refusal.
+        """
+
+        def check(answer: str) -> Verdict:
+            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
+
+        def own_reply() -> str:
+            return raw
+
+        refusal: RefusalReason = "not_grounded"
+        tried: list[str] = []
+        echoed = echoes_question(clean_answer(raw), question, idf)
+        attempts: list[Callable[[], str]] = [] if echoed else [own_reply]
+        if not request.choices:  # with options given, the reply already is a choice
+            attempts.append(lambda: self._choose(context, question, windows, idf, turn, tried))
+        if echoed:
+            log.info("model echoed the question (%r)", raw)
+            attempts.append(lambda: windows[0].lead)
+        for attempt in attempts:
+            verdict = check(attempt())
+            if verdict.refused:
+                if attempt is own_reply:
+                    return "not_grounded"
+                continue
+            confidence = self._confirm(question, verdict, turn)
+            if confidence is None or confidence >= self.settings.min_answer_confidence:
+                return verdict, confidence
+            log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
+            refusal = "not_confirmed"
+            tried.append(verdict.answer)
+        return refusal
+
+    def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
+        """The verifier's probability that the cited quotes say the answer answers the question."""
+        with model_calls():
+            judgement = self.verifier.judge(question, verdict.answer, [s.quote for s in verdict.supports])
+        _count(judgement.reply, turn.usage)
+        return None if judgement.probability is None else round(judgement.probability, 4)
+
+    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf, turn: "_Turn",
+                rejected: list[str]) -> str:
         """Choosing beats writing for a small model: what the passages name becomes the options (not what the
-        question is about); "none" is no answer."""
+        question is about, nor an answer already rejected); "none" is no answer."""
         if not answerable_by_candidates(question):
-            return "", None
-        options = [o for o in candidates(windows) if not echoes_question(o, question, idf)]
+            return ""
+        turned_down = {fold(r) for r in rejected}
+        options = [o for o in candidates(windows)
+                   if fold(o) not in turned_down and not echoes_question(o, question, idf)]
         options = options[: self.settings.answer_candidates]
         if not options:
-            return "", None
+            return ""
         template = load_text(self.settings.prompts_dir, "choose")
-        asked = template.format(question=question, options=" | ".join(options))
-        reply, confidence = self._generate(context, asked, turn)
+        reply = self._generate(context, template.format(question=question, options=" | ".join(options)), turn)
         chosen = pick(reply, options)
         log.info("chose %r from %s (model said %r)", chosen, options, reply)
-        return chosen or "", confidence
+        return chosen or ""
 
-    def _generate(self, context: str, asked: str, turn: "_Turn") -> tuple[str, float | None]:
-        """The model's reply to `asked` over `context`, and its confidence in it; its tokens go to the events."""
+    def _generate(self, context: str, asked: str, turn: "_Turn") -> str:
+        """The model's reply to `asked` over `context`; its tokens go to the events as a draft."""
         config = RunnableConfig(callbacks=[_Draft(turn.events)]) if turn.events else None
         with model_calls():
             reply = self.answer_chain.invoke({"passages": context, "question": asked}, config=config)
         _count(reply, turn.usage)
-        return str(reply.content), _confidence(answer_logprobs(reply))
+        return str(reply.content)
 
     def _fit_windows(self, windows: list[Window], asked: str) -> tuple[list[Window], str]:
         """The best windows that fit the model's context beside the question (the question is never cut), and
@@ -271,11 +303,6 @@ def _count(reply: BaseMessage, usage: Usage) -> None:
     if isinstance(reply, AIMessage) and reply.usage_metadata:
         usage.prompt_tokens += reply.usage_metadata["input_tokens"]
         usage.completion_tokens += reply.usage_metadata["output_tokens"]
-
-
-def _confidence(logprobs: list[float] | None) -> float | None:
-    """The geometric mean of the answer's token probabilities: low when the model was guessing."""
-    return round(math.exp(statistics.fmean(logprobs)), 4) if logprobs else None
 
 
 def _ms(since: float) -> float:

@@ -78,13 +78,15 @@ class LocalChatModel(BaseChatModel):
             "messages": [{"role": _ROLES[m.type], "content": m.content} for m in messages],
             "max_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": 0.0,
-            "logprobs": True,  # per-token confidence, reported as OpenAI-compatible servers do
+            "logprobs": True,  # as OpenAI-compatible servers report them: the verifier reads its P(yes) here
             # Streamed even when nobody watches the tokens: between tokens, generation can be stopped.
             "stream": True,
             "stream_options": {"include_usage": True},
         }
         if stop:
             request["stop"] = stop
+        if top := kwargs.get("top_logprobs"):
+            request["top_logprobs"] = top  # the alternatives at each position: a verdict's P(yes) against P(no)
         self.load()
         stop_at = deadline.current()
         reply = _Reply(run_manager, stop_at)
@@ -133,20 +135,6 @@ class _Reply:
                     self.run_manager.on_llm_new_token(piece)
             self.logprobs.extend((choice.get("logprobs") or {}).get("content") or [])
         return self.stop_at is not None and self.stop_at.over()
-
-
-def answer_logprobs(message: BaseMessage) -> list[float] | None:
-    """Log-probabilities of the tokens of the reply's first line (its answer), or None where the backend
-    reports none. The shape is OpenAI's: response_metadata["logprobs"]["content"][i]["logprob"]."""
-    tokens = (message.response_metadata.get("logprobs") or {}).get("content")
-    if not tokens:
-        return None
-    first_line: list[float] = []
-    for token in tokens:
-        if "\n" in token["token"] and first_line:
-            break
-        first_line.append(token["logprob"])
-    return first_line
 
 
 @contextmanager

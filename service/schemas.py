@@ -103,9 +103,11 @@ class Usage(BaseModel):
 
 
 # Why an answer was refused: no articles at all; the question names nothing to look up; no passage addresses
-# it; the model's answer is not stated by a passage that does; or the model is unavailable and the citations
-# are only the best-matching passages (NEWSQA_FALLBACK_PASSAGES).
-RefusalReason = Literal["empty_index", "nothing_asked", "no_passage", "not_grounded", "model_unavailable"]
+# it; the model's answer is not stated by a passage that does; the passages state it but the verifier doesn't
+# confirm it answers this question; or the model is unavailable and the citations are only the best-matching
+# passages (NEWSQA_FALLBACK_PASSAGES).
+RefusalReason = Literal["empty_index", "nothing_asked", "no_passage", "not_grounded", "not_confirmed",
+                        "model_unavailable"]
 
 
 class ChatResponse(BaseModel):
@@ -114,8 +116,8 @@ class ChatResponse(BaseModel):
     refusal_reason: RefusalReason | None = None
     citations: list[Citation] = Field(default_factory=list)
     confidence: float | None = Field(
-        None, description="How sure the model was of its answer (geometric mean of its token probabilities, 0-1); "
-                          "null for refusals, quoted-sentence answers and backends that report no probabilities.")
+        None, description="How sure the verifier is that the cited quotes state this answer to the question (its "
+                          "probability of 'yes', 0-1); null for refusals and when the verifier gave no verdict.")
     timings: Timings = Field(default_factory=Timings)
     usage: Usage = Field(default_factory=Usage)
     standalone_question: str | None = Field(

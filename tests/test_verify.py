@@ -1,0 +1,112 @@
+"""The verifier: an answer a passage contains stands only when the model confirms the passage says it answers
+the question; otherwise the answer path chooses among what the passages name, or refuses."""
+
+import math
+import re
+from typing import Any
+
+import pytest
+from conftest import DEMO_DIR, make_settings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answer import Answerer
+from newsqa.service.schemas import ChatRequest
+from newsqa.service.verify import probability_of_yes
+
+ONLY_ROVERS_GOAL = "Who got the only goal for Ashford Rovers in the cup final?"
+# "Striker Tobi Okafor scored twice …, after Rovers captain Liam Hendry had cancelled out the Kestrels' opener"
+WRONG, RIGHT = "Tobi Okafor", "Liam Hendry"
+
+
+def verdict(content: str, top: dict[str, float] | None = None) -> AIMessage:
+    """A one-token reply shaped as OpenAI-compatible servers send it, with its top alternatives."""
+    alternatives = [{"token": t, "logprob": lp} for t, lp in (top or {}).items()]
+    return AIMessage(content=content, response_metadata={"logprobs": {"content": [
+        {"token": content, "logprob": alternatives[0]["logprob"] if alternatives else 0.0,
+         "top_logprobs": alternatives}]}})
+
+
+def test_the_probability_of_yes_weighs_every_spelling_of_yes_against_no():
+    reply = verdict("Yes", {"Yes": math.log(0.6), " yes": math.log(0.2), "No": math.log(0.1), "Maybe": -1.0})
+    assert probability_of_yes(reply) == pytest.approx(0.8 / 0.9)
+
+
+def test_without_log_probabilities_the_reply_text_is_the_verdict():
+    assert probability_of_yes(AIMessage(content="No.")) == 0.0
+    assert probability_of_yes(AIMessage(content="Yes, it is.")) == 1.0
+    assert probability_of_yes(AIMessage(content="Liam Hendry")) is None  # no verdict: the grounded answer stands
+
+
+class Reader(BaseChatModel):
+    """A model that answers `answer` when asked to write, picks `choice` from candidates, and as the verifier
+    says yes only to the answers in `confirms`. Keeps the answers it was asked to verify."""
+
+    answer: str
+    choice: str = "none"
+    confirms: frozenset[str] = frozenset()
+    _verified: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "reader"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        prompt = str(messages[-1].content)
+        if judged := re.search(r'is "(.*)" the correct answer', prompt):
+            self._verified.append(judged.group(1))
+            yes = judged.group(1) in self.confirms
+            reply = verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
+                                                     "No": math.log(0.03 if yes else 0.7)})
+        else:
+            reply = AIMessage(content=self.choice if "Candidates:" in prompt else self.answer)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@pytest.fixture(scope="module")
+def demo_settings(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("verify") / "data")
+    assert ingest_paths([DEMO_DIR], settings, progress=False).added > 0
+    return settings
+
+
+def ask(settings, model: Reader, question: str = ONLY_ROVERS_GOAL):
+    return Answerer.from_settings(settings, chat_model=model).answer(ChatRequest(question=question))
+
+
+def test_a_confirmed_answer_carries_the_verifiers_confidence(demo_settings):
+    model = Reader(answer=RIGHT, confirms=frozenset({RIGHT}))
+    response = ask(demo_settings, model)
+    assert response.answer.startswith(RIGHT) and not response.refused
+    assert response.confidence == 0.97
+    assert model._verified == [RIGHT]
+    assert "Liam Hendry had cancelled out" in response.citations[0].quote
+
+
+def test_the_other_name_in_the_sentence_is_not_given_when_the_verifier_turns_it_down(demo_settings):
+    """The quote holds both names; grounding alone let the wrong one through. Turned down, it makes way for
+    the model's choice among the names the passages hold, which the verifier confirms."""
+    model = Reader(answer=WRONG, choice=RIGHT, confirms=frozenset({RIGHT}))
+    response = ask(demo_settings, model)
+    assert response.answer.startswith(RIGHT), response.answer
+    assert model._verified == [WRONG, RIGHT]
+    assert WRONG not in response.answer
+
+
+def test_an_answer_nothing_confirms_is_refused_as_not_confirmed(demo_settings):
+    model = Reader(answer=WRONG, choice=RIGHT)  # the verifier confirms neither
+    response = ask(demo_settings, model)
+    assert response.refused and response.refusal_reason == "not_confirmed"
+    assert response.citations == [] and response.confidence is None
+    assert model._verified == [WRONG, RIGHT]
+
+
+def test_an_answer_no_passage_states_is_refused_without_asking_the_verifier(demo_settings):
+    model = Reader(answer="Sam Allardyce", choice=RIGHT, confirms=frozenset({RIGHT}))
+    response = ask(demo_settings, model)
+    assert response.refused and response.refusal_reason == "not_grounded"
+    assert model._verified == []
