@@ -151,8 +151,9 @@ class Answerer:
 
         First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or was not
         confirmed, its choice among what the passages name, which a small model gets right far more often than
-        it writes it. Last, for an echo only, the passage that best matches the question, quoted. A reply that
-        no passage states is not given a second chance: that is usually a true refusal.
+        it writes it. Last, for an echo only, the passage that best matches the question, quoted: what the
+        sources say, for the reader to judge, not a short answer for the verifier to confirm. A reply that no
+        passage states is not given a second chance: that is usually a true refusal.
         """
 
         def check(answer: str) -> Verdict:
@@ -169,7 +170,6 @@ class Answerer:
             attempts.append(lambda: self._choose(context, question, windows, idf, turn, tried))
         if echoed:
             log.info("model echoed the question (%r)", raw)
-            attempts.append(lambda: windows[0].lead)
         for attempt in attempts:
             verdict = check(attempt())
             if verdict.refused:
@@ -182,6 +182,8 @@ class Answerer:
             log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
             refusal = "not_confirmed"
             tried.append(verdict.answer)
+        if echoed and not (verdict := check(windows[0].lead)).refused:
+            return verdict, None
         return refusal
 
     def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
