@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     history_turns: int = Field(6, ge=0)  # latest conversation turns used to rewrite a follow-up
     answer_candidates: int = Field(8, ge=1, le=30)  # options offered when the model's own answer didn't stand
     # The verifier's probability that the quotes state the answer, below which it is not given: calibrated on
-    # the dev and gold sets together (eval-runs/README.md).
+    # the dev and gold sets together (eval/README.md, "Verifier calibration").
     min_answer_confidence: float = Field(0.9, ge=0, le=1)
 
     # generation

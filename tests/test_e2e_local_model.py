@@ -43,6 +43,14 @@ def test_how_many_civilians_were_killed(answerer):
     assert response.usage.prompt_tokens > 100 and 0 < response.usage.completion_tokens <= 48
 
 
+def test_a_figure_from_the_right_story_about_another_fact_is_refused(answerer):
+    """The story counts 1,383 civilians killed in Syria and 13 Syrians detained in Iraq; it deports nobody.
+    Grounding alone answered "1,383 [1]", a real quote; the verifier turns it down."""
+    response = answerer.answer(ChatRequest(question="How many Syrians has Iraq deported?"))
+    assert response.refused and response.refusal_reason == "not_confirmed", response.answer
+    assert response.citations == []
+
+
 def test_population_of_baghdad_is_refused(answerer):
     response = answerer.answer(ChatRequest(question="What is the population of Baghdad?"))
     assert response.refused
