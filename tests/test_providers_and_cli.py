@@ -34,12 +34,16 @@ def assert_cites_1383(response: ChatResponse) -> None:
 
 
 def test_an_openai_compatible_server_answers_with_citations(remote_answerer, openai_stub):
-    openai_stub.replies.append("1,383")
+    openai_stub.replies.extend(["1,383", "Yes"])
     response = remote_answerer.answer(ChatRequest(question=QUESTION))
 
     assert_cites_1383(response)
-    [request] = openai_stub.requests
-    assert request["model"] == "some-model" and openai_stub.authorizations == ["Bearer sk-test"]
+    request, verification = openai_stub.requests
+    assert request["model"] == "some-model" and openai_stub.authorizations == ["Bearer sk-test"] * 2
+    # the verifier asks for one token and its alternatives; a server that sends none is read by its text
+    assert verification["max_completion_tokens"] == 1
+    assert verification["logprobs"] and verification["top_logprobs"] == 10
+    assert response.confidence == 1.0
     system, user = request["messages"]
     assert system["role"] == "system" and user["role"] == "user"
     assert QUESTION in user["content"] and "[1] " in user["content"]

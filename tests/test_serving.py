@@ -227,7 +227,7 @@ def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
 
 def test_the_stream_reports_stages_then_the_same_answer_as_chat_then_done(seed_settings, openai_stub):
     settings = seed_with(seed_settings, llm_provider="openai", llm_base_url=f"{openai_stub.url}/v1")
-    openai_stub.replies.extend([WHO_ANSWER, WHO_ANSWER])
+    openai_stub.replies.extend([WHO_ANSWER, "Yes", WHO_ANSWER, "Yes"])  # each answer, then the verifier's verdict
     with TestClient(create_app(settings, Answerer.from_settings(settings))) as test_client:
         plain = test_client.post("/v1/chat", json={"question": WHO}).json()
         with test_client.stream("POST", "/v1/chat/stream", json={"question": WHO}) as response:
