@@ -159,32 +159,34 @@ class Answerer:
         def check(answer: str) -> Verdict:
             return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
 
-        def own_reply() -> str:
-            return raw
-
-        refusal: RefusalReason = "not_grounded"
-        tried: list[str] = []
+        tried: list[str] = []  # answers a passage states but the verifier turned down
         echoed = echoes_question(clean_answer(raw), question, idf)
-        attempts: list[Callable[[], str]] = [] if echoed else [own_reply]
-        if not request.choices:  # with options given, the reply already is a choice
-            attempts.append(lambda: self._choose(context, question, windows, idf, turn, tried))
         if echoed:
             log.info("model echoed the question (%r)", raw)
-        for attempt in attempts:
-            verdict = check(attempt())
+        else:
+            verdict = check(raw)
             if verdict.refused:
-                if attempt is own_reply:
-                    return "not_grounded"
-                continue
-            confidence = self._confirm(question, verdict, turn)
-            if confidence is None or confidence >= self.settings.min_answer_confidence:
-                return verdict, confidence
-            log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
-            refusal = "not_confirmed"
-            tried.append(verdict.answer)
+                return "not_grounded"
+            if confirmed := self._confirmed(question, verdict, turn, tried):
+                return confirmed
+        if not request.choices:  # with options given, the reply already is a choice
+            verdict = check(self._choose(context, question, windows, idf, turn, tried))
+            if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
+                return confirmed
         if echoed and not (verdict := check(windows[0].lead)).refused:
             return verdict, None
-        return refusal
+        return "not_confirmed" if tried else "not_grounded"
+
+    def _confirmed(self, question: str, verdict: Verdict, turn: "_Turn",
+                   tried: list[str]) -> tuple[Verdict, float | None] | None:
+        """The answer with the verifier's confidence when it confirms it (or gives no verdict); else None, and
+        the answer joins `tried`."""
+        confidence = self._confirm(question, verdict, turn)
+        if confidence is None or confidence >= self.settings.min_answer_confidence:
+            return verdict, confidence
+        log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
+        tried.append(verdict.answer)
+        return None
 
     def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
         """The verifier's probability that the cited quotes say the answer answers the question."""
