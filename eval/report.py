@@ -22,6 +22,7 @@ SUMMARY = [  # (section, key, label) in reading order
     ("refusal", "recall", "Refusal recall"),
     ("refusal", "hallucination_rate", "Hallucination rate (answered an unanswerable)"),
     ("refusal", "wrong_refusal_rate", "Wrong-refusal rate (refused an answerable)"),
+    ("quoted", "share", "Quoted-passage answers (share of answers given)"),
     ("citations", "precision", "Citation precision"),
     ("citations", "recall", "Citation recall"),
     ("confidence", "auroc", "Confidence AUROC (right vs wrong answers)"),
@@ -41,6 +42,8 @@ def summary_rows(agg: dict[str, Any]) -> list[tuple[str, str]]:
         holder = agg if section is None else agg.get(section)
         if holder is not None and key in holder:
             out.append((label, _fmt(holder[key])))
+    if reasons := agg.get("refusal_reasons"):
+        out.append(("Refusals by reason", ", ".join(f"{reason} {n}" for reason, n in reasons.items())))
     for stage, ps in agg.get("latency_ms", {}).items():
         out.append((f"Latency {stage} p50 / p95 (ms)", f"{_fmt(ps['p50'], 0)} / {_fmt(ps['p95'], 0)}"))
     return out

@@ -97,6 +97,8 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         "answer": None,
         "confidence": None,
         "refused": None,
+        "refusal_reason": None,
+        "quoted": None,
         "citations": [],
         "retrieved": [],
         "timings": {},
@@ -115,6 +117,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             choices = q.choices if mode == "choices" else None
             resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history, as_of=q.as_of))
             row["answer"], row["refused"], row["confidence"] = resp.answer, resp.refused, resp.confidence
+            row["refusal_reason"], row["quoted"] = resp.refusal_reason, resp.quoted
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations
             ]

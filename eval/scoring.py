@@ -1,6 +1,6 @@
 """Per-question scores and run aggregates, as plain JSON-ready dicts (the rows of report.json)."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,6 +97,12 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
             "recall": metrics.mean([r["scores"]["citations"]["supported"] for r in cited]),
         }
         agg["confidence"] = _confidence(answered_runs)
+        given = [r for r in answered_runs if not r["refused"]]
+        # a passage quoted whole is the fallback when no short answer was confirmed: it should be the exception
+        agg["quoted"] = {"n": len(given), "share": metrics.safe_div(sum(bool(r.get("quoted")) for r in given),
+                                                                     len(given))}
+        agg["refusal_reasons"] = dict(Counter(r.get("refusal_reason") or "unrecorded"
+                                              for r in answered_runs if r["refused"]).most_common())
         # what a question costs on a CPU: the tokens the model read, over all its calls (0 = never called)
         tokens = [r.get("usage", {}).get("prompt_tokens", 0) for r in answered_runs]
         agg["prompt_tokens"] = {"mean": metrics.mean(tokens), "p95": metrics.percentile(tokens, 95)}

@@ -136,7 +136,7 @@ class Answerer:
         if isinstance(settled, str):
             log.debug("refused %r: model said %r (%s)", question, raw, settled)
             return self._refusal(settled, turn)
-        return self._respond(*settled, turn)
+        return self._respond(settled, turn)
 
     @staticmethod
     def _named_time(question: str, request: ChatRequest) -> tuple[date, date] | None:
@@ -146,7 +146,7 @@ class Answerer:
         return recency.window(question, request.as_of or date.today())
 
     def _settle(self, raw: str, question: str, request: ChatRequest, context: str, windows: list[Window],
-                passages: list[Passage], idf: Idf, turn: "_Turn") -> tuple[Verdict, float | None] | RefusalReason:
+                passages: list[Passage], idf: Idf, turn: "_Turn") -> "_Settled | RefusalReason":
         """The first answer that a passage states and the verifier confirms, with the verifier's confidence.
 
         First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or was not
@@ -174,16 +174,16 @@ class Answerer:
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
                 return confirmed
         if echoed and not (verdict := check(windows[0].lead)).refused:
-            return verdict, None
+            return _Settled(verdict, None, quoted=True)
         return "not_confirmed" if tried else "not_grounded"
 
     def _confirmed(self, question: str, verdict: Verdict, turn: "_Turn",
-                   tried: list[str]) -> tuple[Verdict, float | None] | None:
+                   tried: list[str]) -> "_Settled | None":
         """The answer with the verifier's confidence when it confirms it (or gives no verdict); else None, and
         the answer joins `tried`."""
         confidence = self._confirm(question, verdict, turn)
         if confidence is None or confidence >= self.settings.min_answer_confidence:
-            return verdict, confidence
+            return _Settled(verdict, confidence)
         log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
         tried.append(verdict.answer)
         return None
@@ -256,15 +256,24 @@ class Answerer:
         return ChatResponse(answer=load_text(self.settings.prompts_dir, "passages_only"), refused=True,
                             refusal_reason="model_unavailable", citations=citations)
 
-    def _respond(self, verdict: Verdict, confidence: float | None, turn: "_Turn") -> ChatResponse:
-        citations = [_citation(n, s.passage, s.quote) for n, s in enumerate(verdict.supports, 1)]
+    def _respond(self, settled: "_Settled", turn: "_Turn") -> ChatResponse:
+        citations = [_citation(n, s.passage, s.quote) for n, s in enumerate(settled.verdict.supports, 1)]
         markers = "".join(f"[{c.n}]" for c in citations)
-        return ChatResponse(answer=f"{verdict.answer} {markers}", refused=False, citations=citations,
-                            confidence=confidence, **turn.finish())
+        return ChatResponse(answer=f"{settled.verdict.answer} {markers}", refused=False, citations=citations,
+                            quoted=settled.quoted, confidence=settled.confidence, **turn.finish())
 
     def _refusal(self, reason: RefusalReason, turn: "_Turn") -> ChatResponse:
         text = load_text(self.settings.prompts_dir, "empty_index" if reason == "empty_index" else "refusal")
         return ChatResponse(answer=text, refused=True, refusal_reason=reason, **turn.finish())
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """An answer that stands: what the passages say, the verifier's confidence, and whether it is a quotation."""
+
+    verdict: Verdict
+    confidence: float | None
+    quoted: bool = False
 
 
 @dataclass

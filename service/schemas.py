@@ -115,6 +115,9 @@ class ChatResponse(BaseModel):
     refused: bool
     refusal_reason: RefusalReason | None = None
     citations: list[Citation] = Field(default_factory=list)
+    quoted: bool = Field(
+        False, description="The answer is the passage that best matches the question, quoted as it stands: the "
+                           "model restated the question instead of answering it and no short answer was confirmed.")
     confidence: float | None = Field(
         None, description="How sure the verifier is that the cited quotes state this answer to the question (its "
                           "probability of 'yes', 0-1); null for refusals and when the verifier gave no verdict.")

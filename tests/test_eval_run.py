@@ -64,8 +64,9 @@ BAD = {
 class FakeBackend:
     """Answers from a table; search ranks the gold article first (good) or last (bad)."""
 
-    def __init__(self, table=GOOD, crash_on: str | None = None, fail_on: str | None = None):
-        self.table, self.crash_on, self.fail_on = table, crash_on, fail_on
+    def __init__(self, table=GOOD, crash_on: str | None = None, fail_on: str | None = None,
+                 quoted: frozenset[str] = frozenset()):
+        self.table, self.crash_on, self.fail_on, self.quoted = table, crash_on, fail_on, quoted
         self.asked: list[str] = []
         self.choices: list[list[str] | None] = []
 
@@ -106,6 +107,8 @@ class FakeBackend:
         return ChatResponse(
             answer=answer,
             refused=refused,
+            refusal_reason="no_passage" if refused else None,
+            quoted=qid in self.quoted,
             citations=citations,
             timings=Timings(retrieve_ms=10, generate_ms=100, total_ms=110),
         )
@@ -164,6 +167,18 @@ def test_writes_json_markdown_and_html_reports(files, settings):
     assert "| Retrieval hit@5 | 1.000 |" in md and "evidence article gone missing" in md
     html = (out / "report.html").read_text()
     assert html.count("<svg") == 3 and "Accuracy per question type" in html
+
+
+def test_the_report_counts_quoted_answers_and_refusals_by_reason(files, settings):
+    assert run(files, settings, FakeBackend(quoted=frozenset({"q2"}))) == 0
+    report = load_report(files[2])
+    assert report["aggregates"]["quoted"] == {"n": 2, "share": 0.5}
+    assert report["aggregates"]["refusal_reasons"] == {"no_passage": 1}
+    assert [(r["quoted"], r["refusal_reason"]) for r in report["rows"]] == [
+        (False, None), (True, None), (False, "no_passage")]
+    md = (files[2] / "report.md").read_text()
+    assert "| Quoted-passage answers (share of answers given) | 0.500 |" in md
+    assert "| Refusals by reason | no_passage 1 |" in md
 
 
 def test_wrong_answers_hallucinations_and_bad_citations_are_scored(files, settings):

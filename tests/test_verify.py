@@ -82,7 +82,7 @@ def test_a_confirmed_answer_carries_the_verifiers_confidence(demo_settings):
     model = Reader(answer=RIGHT, confirms=frozenset({RIGHT}))
     response = ask(demo_settings, model)
     assert response.answer.startswith(RIGHT) and not response.refused
-    assert response.confidence == 0.97
+    assert response.confidence == 0.97 and not response.quoted
     assert model._verified == [RIGHT]
     assert "Liam Hendry had cancelled out" in response.citations[0].quote
 
@@ -110,3 +110,12 @@ def test_an_answer_no_passage_states_is_refused_without_asking_the_verifier(demo
     response = ask(demo_settings, model)
     assert response.refused and response.refusal_reason == "not_grounded"
     assert model._verified == []
+
+
+def test_a_reply_that_restates_the_question_becomes_the_passage_quoted_when_no_choice_is_confirmed(demo_settings):
+    model = Reader(answer="Ashford Rovers")  # what the question is about, not who scored; no candidate chosen
+    response = ask(demo_settings, model)
+    assert not response.refused and response.quoted and response.confidence is None
+    assert "Liam Hendry had cancelled out" in response.answer and response.answer.endswith("[1]")
+    assert "Liam Hendry had cancelled out" in response.citations[0].quote
+    assert model._verified == []  # a quotation is for the reader to judge
