@@ -48,7 +48,9 @@ class Reader(BaseChatModel):
     answer: str
     choice: str = "none"
     confirms: frozenset[str] = frozenset()
+    doubt: float = 0.3  # its probability of "yes" for an answer it does not confirm
     _verified: list[str] = PrivateAttr(default_factory=list)
+    _offered: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -59,11 +61,13 @@ class Reader(BaseChatModel):
         prompt = str(messages[-1].content)
         if judged := re.search(r'is "(.*)" the correct answer', prompt):
             self._verified.append(judged.group(1))
-            yes = judged.group(1) in self.confirms
-            reply = verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
-                                                     "No": math.log(0.03 if yes else 0.7)})
+            p = 0.97 if judged.group(1) in self.confirms else self.doubt
+            reply = verdict("Yes" if p > 0.5 else "No", {"Yes": math.log(p), "No": math.log(1 - p)})
+        elif offered := re.search(r"Candidates: (.*)", prompt):
+            self._offered = offered.group(1).split(" | ")
+            reply = AIMessage(content=self.choice)
         else:
-            reply = AIMessage(content=self.choice if "Candidates:" in prompt else self.answer)
+            reply = AIMessage(content=self.answer)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
@@ -95,6 +99,23 @@ def test_the_other_name_in_the_sentence_is_not_given_when_the_verifier_turns_it_
     assert response.answer.startswith(RIGHT), response.answer
     assert model._verified == [WRONG, RIGHT]
     assert WRONG not in response.answer
+
+
+def test_an_answer_the_model_chooses_again_among_the_alternatives_stands_on_a_lower_bar(demo_settings):
+    """Written freely, then picked again from the passages' names: the verifier's doubt (0.8, under the 0.9 bar
+    for one reading) is outweighed by two readings that agree."""
+    model = Reader(answer=RIGHT, choice=RIGHT, doubt=0.8)
+    response = ask(demo_settings, model)
+    assert response.answer.startswith(RIGHT) and response.confidence == 0.8
+    assert model._offered[-1] == RIGHT and len(model._offered) > 1  # offered among the alternatives
+    assert model._verified == [RIGHT]  # judged once
+
+
+def test_an_answer_chosen_again_is_still_refused_when_the_verifier_leans_no(demo_settings):
+    model = Reader(answer=WRONG, choice=WRONG, doubt=0.3)
+    response = ask(demo_settings, model)
+    assert response.refused and response.refusal_reason == "not_confirmed"
+    assert model._verified == [WRONG]
 
 
 def test_an_answer_nothing_confirms_is_refused_as_not_confirmed(demo_settings):
