@@ -172,14 +172,15 @@ class Answerer:
                 return _Settled(verdict, confidence)
             own = verdict, confidence
         turned_down = own is not None
-        if not request.choices:  # with options given, the reply already is a choice
+        if request.choices:  # the reply is a pick from the user's options: the second reading is in its own words
+            if own and pick(self._generate(context, question, turn), [own[0].answer]):
+                if agreed := self._agreed(*own):
+                    return agreed
+        else:
             chosen = check(self._choose(context, question, windows, idf, turn, own[0].answer if own else None))
             if own and fold(chosen.answer) == fold(own[0].answer):
-                # Written freely, then picked again from the passages' alternatives: two readings agree, so the
-                # verifier's doubt weighs less (eval/README.md, "Agreement").
-                log.info("chose its own answer %r again (verifier: %.2f)", chosen.answer, own[1])
-                if own[1] >= self.settings.min_agreed_confidence:
-                    return _Settled(*own)
+                if agreed := self._agreed(*own):
+                    return agreed
             elif not chosen.refused:
                 confidence = self._confirm(question, chosen, turn)
                 if confidence is None or confidence >= self.settings.min_answer_confidence:
@@ -188,6 +189,13 @@ class Answerer:
         if echoed and not (verdict := check(windows[0].lead)).refused:
             return _Settled(verdict, None, quoted=True)
         return "not_confirmed" if turned_down else "not_grounded"
+
+    def _agreed(self, verdict: Verdict, confidence: float) -> "_Settled | None":
+        """The model's answer, doubted by the verifier, that a second reading (a choice among alternatives, or its
+        own words) gave again: two readings that agree make the verifier's doubt weigh less (eval/README.md,
+        "Agreement")."""
+        log.info("two readings agree on %r (verifier: %.2f)", verdict.answer, confidence)
+        return _Settled(verdict, confidence) if confidence >= self.settings.min_agreed_confidence else None
 
     def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
         """The verifier's probability that the cited quotes say the answer answers the question."""

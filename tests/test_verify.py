@@ -49,6 +49,7 @@ class Reader(BaseChatModel):
     choice: str = "none"
     confirms: frozenset[str] = frozenset()
     doubt: float = 0.3  # its probability of "yes" for an answer it does not confirm
+    option: str | None = None  # its pick when the request gives options, if not `answer`
     _verified: list[str] = PrivateAttr(default_factory=list)
     _offered: list[str] = PrivateAttr(default_factory=list)
 
@@ -67,7 +68,8 @@ class Reader(BaseChatModel):
             self._offered = offered.group(1).split(" | ")
             reply = AIMessage(content=self.choice)
         else:
-            reply = AIMessage(content=self.answer)
+            picked = "Options:" in prompt and self.option
+            reply = AIMessage(content=picked or self.answer)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
@@ -78,8 +80,8 @@ def demo_settings(tmp_path_factory):
     return settings
 
 
-def ask(settings, model: Reader, question: str = ONLY_ROVERS_GOAL):
-    return Answerer.from_settings(settings, chat_model=model).answer(ChatRequest(question=question))
+def ask(settings, model: Reader, question: str = ONLY_ROVERS_GOAL, choices: list[str] | None = None):
+    return Answerer.from_settings(settings, chat_model=model).answer(ChatRequest(question=question, choices=choices))
 
 
 def test_a_confirmed_answer_carries_the_verifiers_confidence(demo_settings):
@@ -116,6 +118,16 @@ def test_an_answer_chosen_again_is_still_refused_when_the_verifier_leans_no(demo
     response = ask(demo_settings, model)
     assert response.refused and response.refusal_reason == "not_confirmed"
     assert model._verified == [WRONG]
+
+
+@pytest.mark.parametrize(("own_words", "stands"), [(RIGHT, True), (WRONG, False)])
+def test_a_doubted_pick_from_the_users_options_stands_when_the_models_own_words_agree(demo_settings, own_words,
+                                                                                      stands):
+    model = Reader(answer=own_words, option=RIGHT, doubt=0.8)
+    response = ask(demo_settings, model, choices=["Sam Doyle", RIGHT, WRONG])
+    assert response.refused is not stands
+    assert response.answer.startswith(RIGHT) if stands else response.refusal_reason == "not_confirmed"
+    assert model._verified == [RIGHT]
 
 
 def test_an_answer_nothing_confirms_is_refused_as_not_confirmed(demo_settings):
