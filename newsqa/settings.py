@@ -54,12 +54,10 @@ class Settings(BaseSettings):
     min_question_coverage: float = 0.4  # idf-weighted share of question terms the cited passage must hold
     store_poll_seconds: float = Field(1.0, gt=0)  # how often a server looks for a finished ingest
     history_turns: int = Field(6, ge=0)  # latest conversation turns used to rewrite a follow-up
-    answer_candidates: int = Field(8, ge=1, le=30)  # the passages' names offered beside the model's own answer
+    answer_candidates: int = Field(8, ge=1, le=30)  # options offered when the model's own answer didn't stand
     # The verifier's probability that the quotes state the answer, below which it is not given: calibrated on
     # the dev and gold sets together (eval/README.md, "Verifier calibration").
     min_answer_confidence: float = Field(0.9, ge=0, le=1)
-    # The same, for the model's own answer when it then chose it again from the passages' alternatives.
-    min_agreed_confidence: float = Field(0.75, ge=0, le=1)
 
     # generation
     llm_provider: Literal["local", "openai"] = "local"

@@ -150,52 +150,49 @@ class Answerer:
         """The first answer that a passage states and the verifier confirms, with the verifier's confidence.
 
         First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or was not
-        confirmed, its choice among what the passages name (its own reply among them), which a small model gets
-        right far more often than it writes it. Last, for an echo only, the passage that best matches the
-        question, quoted: what the sources say, for the reader to judge, not a short answer for the verifier to
-        confirm. A reply that no passage states is not given a second chance: that is usually a true refusal.
+        confirmed, its choice among what the passages name, which a small model gets right far more often than
+        it writes it; with the user's options, each other option a passage states. Last, for an echo only, the
+        passage that best matches the question, quoted: what the sources say, for the reader to judge, not a
+        short answer for the verifier to confirm. A written reply that no passage states is not given a second
+        chance: that is usually a true refusal.
         """
 
         def check(answer: str) -> Verdict:
             return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
 
-        own: tuple[Verdict, float] | None = None  # the model's reply: a passage states it, the verifier doubts it
+        tried: list[str] = []  # answers a passage states but the verifier turned down
         echoed = echoes_question(clean_answer(raw), question, idf)
         if echoed:
             log.info("model echoed the question (%r)", raw)
         else:
             verdict = check(raw)
-            if verdict.refused:
+            if verdict.refused and not request.choices:
                 return "not_grounded"
-            confidence = self._confirm(question, verdict, turn)
-            if confidence is None or confidence >= self.settings.min_answer_confidence:
-                return _Settled(verdict, confidence)
-            own = verdict, confidence
-        turned_down = own is not None
-        if request.choices:  # the reply is a pick from the user's options: the second reading is in its own words
-            if own and pick(self._generate(context, question, turn), [own[0].answer]):
-                if agreed := self._agreed(*own):
-                    return agreed
+            if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
+                return confirmed
+        if request.choices:  # a pick no passage states, or one the verifier doubts: the other options
+            for option in (o for o in request.choices if not pick(raw, [o])):
+                verdict = check(option)
+                if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
+                    return confirmed
         else:
-            chosen = check(self._choose(context, question, windows, idf, turn, own[0].answer if own else None))
-            if own and fold(chosen.answer) == fold(own[0].answer):
-                if agreed := self._agreed(*own):
-                    return agreed
-            elif not chosen.refused:
-                confidence = self._confirm(question, chosen, turn)
-                if confidence is None or confidence >= self.settings.min_answer_confidence:
-                    return _Settled(chosen, confidence)
-                turned_down = True
+            verdict = check(self._choose(context, question, windows, idf, turn, tried))
+            if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
+                return confirmed
         if echoed and not (verdict := check(windows[0].lead)).refused:
             return _Settled(verdict, None, quoted=True)
-        return "not_confirmed" if turned_down else "not_grounded"
+        return "not_confirmed" if tried else "not_grounded"
 
-    def _agreed(self, verdict: Verdict, confidence: float) -> "_Settled | None":
-        """The model's answer, doubted by the verifier, that a second reading (a choice among alternatives, or its
-        own words) gave again: two readings that agree make the verifier's doubt weigh less (eval/README.md,
-        "Agreement")."""
-        log.info("two readings agree on %r (verifier: %.2f)", verdict.answer, confidence)
-        return _Settled(verdict, confidence) if confidence >= self.settings.min_agreed_confidence else None
+    def _confirmed(self, question: str, verdict: Verdict, turn: "_Turn",
+                   tried: list[str]) -> "_Settled | None":
+        """The answer with the verifier's confidence when it confirms it (or gives no verdict); else None, and
+        the answer joins `tried`."""
+        confidence = self._confirm(question, verdict, turn)
+        if confidence is None or confidence >= self.settings.min_answer_confidence:
+            return _Settled(verdict, confidence)
+        log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
+        tried.append(verdict.answer)
+        return None
 
     def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
         """The verifier's probability that the cited quotes say the answer answers the question."""
@@ -205,14 +202,15 @@ class Answerer:
         return None if judgement.probability is None else round(judgement.probability, 4)
 
     def _choose(self, context: str, question: str, windows: list[Window], idf: Idf, turn: "_Turn",
-                own: str | None) -> str:
+                rejected: list[str]) -> str:
         """Choosing beats writing for a small model: what the passages name becomes the options (not what the
-        question is about), the model's own reply among them, last; "none" is no answer."""
+        question is about, nor an answer already rejected); "none" is no answer."""
         if not answerable_by_candidates(question):
             return ""
+        turned_down = {fold(r) for r in rejected}
         options = [o for o in candidates(windows)
-                   if not echoes_question(o, question, idf) and not (own and fold(o) == fold(own))]
-        options = options[: self.settings.answer_candidates] + ([own] if own else [])
+                   if fold(o) not in turned_down and not echoes_question(o, question, idf)]
+        options = options[: self.settings.answer_candidates]
         if not options:
             return ""
         template = load_text(self.settings.prompts_dir, "choose")

@@ -48,10 +48,8 @@ class Reader(BaseChatModel):
     answer: str
     choice: str = "none"
     confirms: frozenset[str] = frozenset()
-    doubt: float = 0.3  # its probability of "yes" for an answer it does not confirm
     option: str | None = None  # its pick when the request gives options, if not `answer`
     _verified: list[str] = PrivateAttr(default_factory=list)
-    _offered: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -62,14 +60,13 @@ class Reader(BaseChatModel):
         prompt = str(messages[-1].content)
         if judged := re.search(r'is "(.*)" the correct answer', prompt):
             self._verified.append(judged.group(1))
-            p = 0.97 if judged.group(1) in self.confirms else self.doubt
-            reply = verdict("Yes" if p > 0.5 else "No", {"Yes": math.log(p), "No": math.log(1 - p)})
-        elif offered := re.search(r"Candidates: (.*)", prompt):
-            self._offered = offered.group(1).split(" | ")
+            yes = judged.group(1) in self.confirms
+            reply = verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
+                                                     "No": math.log(0.03 if yes else 0.7)})
+        elif "Candidates:" in prompt:
             reply = AIMessage(content=self.choice)
         else:
-            picked = "Options:" in prompt and self.option
-            reply = AIMessage(content=picked or self.answer)
+            reply = AIMessage(content=("Options:" in prompt and self.option) or self.answer)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
@@ -103,31 +100,19 @@ def test_the_other_name_in_the_sentence_is_not_given_when_the_verifier_turns_it_
     assert WRONG not in response.answer
 
 
-def test_an_answer_the_model_chooses_again_among_the_alternatives_stands_on_a_lower_bar(demo_settings):
-    """Written freely, then picked again from the passages' names: the verifier's doubt (0.8, under the 0.9 bar
-    for one reading) is outweighed by two readings that agree."""
-    model = Reader(answer=RIGHT, choice=RIGHT, doubt=0.8)
-    response = ask(demo_settings, model)
-    assert response.answer.startswith(RIGHT) and response.confidence == 0.8
-    assert model._offered[-1] == RIGHT and len(model._offered) > 1  # offered among the alternatives
-    assert model._verified == [RIGHT]  # judged once
+@pytest.mark.parametrize("picked", [WRONG, "Sam Allardyce"])  # one the verifier doubts; one no passage states
+def test_with_the_users_options_a_failed_pick_makes_way_for_an_option_the_verifier_confirms(demo_settings, picked):
+    model = Reader(answer="(unused)", option=picked, confirms=frozenset({RIGHT}))
+    response = ask(demo_settings, model, choices=["Sam Allardyce", WRONG, RIGHT])
+    assert response.answer.startswith(RIGHT) and response.confidence == 0.97
+    assert model._verified == [WRONG, RIGHT]  # "Sam Allardyce" is in no passage: nothing to put to the verifier
 
 
-def test_an_answer_chosen_again_is_still_refused_when_the_verifier_leans_no(demo_settings):
-    model = Reader(answer=WRONG, choice=WRONG, doubt=0.3)
-    response = ask(demo_settings, model)
+def test_with_the_users_options_none_confirmed_is_a_refusal(demo_settings):
+    model = Reader(answer="(unused)", option=WRONG)
+    response = ask(demo_settings, model, choices=["Sam Allardyce", WRONG, RIGHT])
     assert response.refused and response.refusal_reason == "not_confirmed"
-    assert model._verified == [WRONG]
-
-
-@pytest.mark.parametrize(("own_words", "stands"), [(RIGHT, True), (WRONG, False)])
-def test_a_doubted_pick_from_the_users_options_stands_when_the_models_own_words_agree(demo_settings, own_words,
-                                                                                      stands):
-    model = Reader(answer=own_words, option=RIGHT, doubt=0.8)
-    response = ask(demo_settings, model, choices=["Sam Doyle", RIGHT, WRONG])
-    assert response.refused is not stands
-    assert response.answer.startswith(RIGHT) if stands else response.refusal_reason == "not_confirmed"
-    assert model._verified == [RIGHT]
+    assert model._verified == [WRONG, RIGHT]
 
 
 def test_an_answer_nothing_confirms_is_refused_as_not_confirmed(demo_settings):

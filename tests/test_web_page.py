@@ -35,7 +35,9 @@ SCREENSHOTS = REPO / "eval-runs" / "web"
 WHO = "Who killed al-Rufayi?"
 FOLLOW_UP, STANDALONE = "Who killed him?", "Who killed Abdullah Makki Muslih al-Rufayi?"
 CUP = "Who won the Northern Cup final?"  # the model fails on this one
-REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE, CUP: "FAIL"}
+ECHOED = "Who was al-Rufayi?"  # the model names him again, and none of the passages' names is chosen
+REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE, CUP: "FAIL",
+           ECHOED: "al-Rufayi"}
 # An article whose every field tries to run script: the page must show it as text.
 HOSTILE = {"id": "gala", "title": 'Harbour <img src=x onerror="window.pwned=1"> Gala <b>Returns</b>',
            "body": "The gala returns. <script>window.pwned=2</script> Tickets sell fast.\n\n<i>Doors open at six.</i>",
@@ -255,6 +257,15 @@ def test_a_question_the_articles_dont_cover_is_shown_as_a_refusal(page):
     assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Not in the sources"
     assert not turn.find_elements(By.CSS_SELECTOR, ".citation")
     assert browser.find_element(By.ID, "status").text == "The articles don't cover this question."
+
+
+def test_an_answer_that_quotes_the_source_is_marked_as_a_quotation(page):
+    browser = page("/")
+    turn = ask(browser, ECHOED)
+    answer = turn.find_element(By.CSS_SELECTOR, ".answer.quoted")
+    assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Quoted"
+    assert "al-Rufayi" in answer.text and answer.text.endswith("[1]")
+    assert browser.find_element(By.ID, "status").text == "Answered in the source's own words, citing 1 source."
 
 
 def test_a_failure_is_shown_plainly_and_the_next_question_is_answered(page):
