@@ -173,8 +173,10 @@ class Answerer:
         if request.choices:  # a pick no passage states, or one the verifier doubts: the other options
             for option in (o for o in request.choices if not pick(raw, [o])):
                 verdict = check(option)
+                # one the model did not pick stands on the verifier's yes, never on its silence
                 if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
-                    return confirmed
+                    if confirmed.confidence is not None:
+                        return confirmed
         else:
             verdict = check(self._choose(context, question, windows, idf, turn, tried))
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):

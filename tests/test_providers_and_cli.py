@@ -51,12 +51,17 @@ def test_an_openai_compatible_server_answers_with_citations(remote_answerer, ope
 
 def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(remote_answerer, openai_stub):
     options = ["at least 1,383", "about 500", "13"]
-    openai_stub.replies += ["at least 1,383", "about 500"]
+    openai_stub.replies += ["at least 1,383", "Yes"]
     picked = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert_cites_1383(picked)
     assert "Options: at least 1,383 | about 500 | 13" in openai_stub.requests[0]["messages"][1]["content"]
+    # No passage says "about 500": the options a passage states are put to the verifier instead. It says no to
+    # one and nothing to the other ("NOT FOUND"): an option the model did not pick needs a yes.
+    openai_stub.replies += ["about 500", "No"]
     unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
-    assert unsupported.refused and unsupported.citations == []  # no passage says "about 500"
+    assert unsupported.refused and unsupported.refusal_reason == "not_confirmed" and unsupported.citations == []
+    verified = [r["messages"][1]["content"] for r in openai_stub.requests[3:]]
+    assert ['is "at least 1,383" the correct' in verified[0], 'is "13" the correct' in verified[1]] == [True, True]
 
 
 def test_the_openai_provider_without_a_base_url_says_which_setting_is_missing(tmp_path):
