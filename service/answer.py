@@ -17,7 +17,15 @@ from newsqa.errors import InvalidRequest
 from newsqa.service import limits, recency
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
-from newsqa.service.grounding import Verdict, clean_answer, echoes_question, ground, question_coverage
+from newsqa.service.grounding import (
+    NOT_THE_KIND_ASKED,
+    Verdict,
+    clean_answer,
+    echoes_question,
+    fills_slot,
+    ground,
+    question_coverage,
+)
 from newsqa.service.lexical import Idf, fold, terms
 from newsqa.service.llm import build_chat_model, model_answers, model_calls
 from newsqa.service.prompts import chat_prompt, load_text
@@ -153,8 +161,8 @@ class Answerer:
         confirmed, its choice among what the passages name, which a small model gets right far more often than
         it writes it; with the user's options, each other option a passage states. Last, for an echo only, the
         passage that best matches the question, quoted: what the sources say, for the reader to judge, not a
-        short answer for the verifier to confirm. A written reply that no passage states is not given a second
-        chance: that is usually a true refusal.
+        short answer for the verifier to confirm. A written reply of the kind asked for that no passage states is
+        not given a second chance: that is usually a true refusal.
         """
 
         def check(answer: str) -> Verdict:
@@ -166,7 +174,7 @@ class Answerer:
             log.info("model echoed the question (%r)", raw)
         else:
             verdict = check(raw)
-            if verdict.refused and not request.choices:
+            if verdict.refused and not request.choices and verdict.reason != NOT_THE_KIND_ASKED:
                 return "not_grounded"
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
                 return confirmed
@@ -205,13 +213,13 @@ class Answerer:
 
     def _choose(self, context: str, question: str, windows: list[Window], idf: Idf, turn: "_Turn",
                 rejected: list[str]) -> str:
-        """Choosing beats writing for a small model: what the passages name becomes the options (not what the
-        question is about, nor an answer already rejected); "none" is no answer."""
+        """Choosing beats writing for a small model: what the passages name becomes the options (of the kind the
+        question asks for, not what it is about, nor an answer already rejected); "none" is no answer."""
         if not answerable_by_candidates(question):
             return ""
         turned_down = {fold(r) for r in rejected}
-        options = [o for o in candidates(windows)
-                   if fold(o) not in turned_down and not echoes_question(o, question, idf)]
+        options = [o for o in candidates(windows) if fold(o) not in turned_down
+                   and fills_slot(question, o) and not echoes_question(o, question, idf)]
         options = options[: self.settings.answer_candidates]
         if not options:
             return ""

@@ -30,6 +30,7 @@ _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|Octob
           r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?")
 # "11 March 2025", "March 11, 2025", "2 June"
 _DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:,\s+\d{{4}})?)\b")
+_POSSESSIVE = re.compile(r"['’]s$")
 _COMMON_WORD_ZIPF = 4.5  # a lone capitalised word this common is a sentence's first word, not a name
 
 
@@ -49,7 +50,7 @@ def candidates(windows: list[Window]) -> list[str]:
         for sentence in window.sentences:
             for pattern in (_DATE, _NAME, _FIGURE):
                 for match in pattern.finditer(sentence):
-                    span = match.group(0).strip(" ,.;:")
+                    span = _POSSESSIVE.sub("", match.group(0).strip(" ,.;:"))  # "Syria's" names Syria
                     if len(span) > 1 and not (match.start() == 0 and _common_word(span)):
                         found.setdefault(fold(span), span)
     return list(found.values())

@@ -5,10 +5,12 @@ discarded: each answer is re-attached to the sentences that contain it, or refus
 """
 
 import re
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from newsqa.service.context import Window
+from newsqa.service.gazetteer import names_country, names_state
 from newsqa.service.lexical import Idf, split_sentences, terms
 from newsqa.service.retrieval import Passage
 
@@ -34,6 +36,12 @@ _TIME = re.compile(
     r"|apr|jun|jul|aug|sept?|oct|nov|dec)\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
     r"|\b(?:today|yesterday|tomorrow|tonight|week|weekend|month|year|spring|summer|autumn|fall|winter|morning|"
     r"afternoon|evening|night|noon|midnight|decade|century|ago)\b", re.IGNORECASE)
+_ASKS_COUNTRY = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?(?:country|nation)\b(?!-)", re.IGNORECASE)
+_ASKS_STATE = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?state\b(?!-)", re.IGNORECASE)
+_SLOTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
+    (_ASKS_TIME, _TIME.search), (_ASKS_NUMBER, _NUMBER.search), (_ASKS_COUNTRY, names_country),
+    (_ASKS_STATE, names_state)]
+NOT_THE_KIND_ASKED = "the answer is not the kind of thing the question asks for"
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3
 
@@ -73,10 +81,9 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
 
 
 def fills_slot(question: str, answer: str) -> bool:
-    """A "how many" question wants a number and a "when" question a time: "Harriet Lowe" answers neither."""
-    if _ASKS_TIME.search(question) and not _TIME.search(answer):
-        return False
-    return not (_ASKS_NUMBER.search(question) and not _NUMBER.search(answer))
+    """A "how many" question wants a number, a "when" question a time and a "which nation" question a country:
+    "Harriet Lowe" answers none of them."""
+    return all(names_kind(answer) for asks, names_kind in _SLOTS if asks.search(question))
 
 
 def question_coverage(question: str, passage: Passage, idf: Idf, ignore: AbstractSet[str] = frozenset()) -> float:
@@ -91,7 +98,7 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
     if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
     if not fills_slot(question, answer):
-        return Verdict(answer, [], "the answer is not the kind of thing the question asks for")
+        return Verdict(answer, [], NOT_THE_KIND_ASKED)
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
     if not answer_terms:

@@ -38,3 +38,9 @@ def test_reasons_and_manners_are_not_offered_as_names():
     assert not answerable_by_candidates("How did the police track it down?")
     assert answerable_by_candidates("How many homes were evacuated?")
     assert answerable_by_candidates("Who chaired the talks?")
+
+
+def test_a_possessive_name_is_offered_as_the_name():
+    offered = candidates([window("Syria's interim foreign minister met Iraq’s prime minister.")])
+    assert "Syria" in offered and "Iraq" in offered
+    assert not any(o.endswith(("'s", "’s")) for o in offered)

@@ -129,6 +129,17 @@ def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_ano
     ("What day did the tablet go on sale?", "2 June", True),
     ("When did the council approve the budget?", "Mayor Dolores Trevino", False),
     ("Who killed al-Rufayi?", "Iraqi intelligence", True),
+    # a nation is a country, under its ISO name or the one news uses; a person or a demonym is not
+    ("The prime minister of which European nation stepped down?", "Mario Draghi", False),
+    ("The prime minister of which European nation stepped down?", "Italian", False),
+    ("The prime minister of which European nation stepped down?", "Italy", True),
+    ("Which country declared victory over Covid?", "North Korea", True),
+    ("Which country do the tourists come from?", "Russia", True),
+    ("The foreign minister of which country visited Baghdad?", "Syria's new government", True),
+    ("Which US state is facing a water crisis?", "Jackson", False),
+    ("Which US state is facing a water crisis?", "Mississippi", True),
+    ("Which Indian state held the vote?", "Kerala", True),
+    ("Which state-owned company won the bid?", "Gazprom", True),  # not a question about a state
 ])
 def test_an_answer_must_be_the_kind_of_thing_the_question_asks_for(question, answer, fits):
     assert fills_slot(question, answer) is fits

@@ -50,6 +50,7 @@ class Reader(BaseChatModel):
     confirms: frozenset[str] = frozenset()
     option: str | None = None  # its pick when the request gives options, if not `answer`
     _verified: list[str] = PrivateAttr(default_factory=list)
+    _offered: list[str] = PrivateAttr(default_factory=list)  # the candidates it was asked to choose from
 
     @property
     def _llm_type(self) -> str:
@@ -63,7 +64,8 @@ class Reader(BaseChatModel):
             yes = judged.group(1) in self.confirms
             reply = verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
                                                      "No": math.log(0.03 if yes else 0.7)})
-        elif "Candidates:" in prompt:
+        elif offered := re.search(r"Candidates: (.*)", prompt):
+            self._offered.extend(offered.group(1).split(" | "))
             reply = AIMessage(content=self.choice)
         else:
             reply = AIMessage(content=("Options:" in prompt and self.option) or self.answer)
@@ -121,6 +123,17 @@ def test_an_answer_nothing_confirms_is_refused_as_not_confirmed(demo_settings):
     assert response.refused and response.refusal_reason == "not_confirmed"
     assert response.citations == [] and response.confidence is None
     assert model._verified == [WRONG, RIGHT]
+
+
+def test_a_reply_of_the_wrong_kind_makes_way_for_a_choice_among_what_the_question_asks_for(demo_settings):
+    """"Which country?" answered with the minister's name, which the sentence states: the model is offered the
+    countries the passages name instead, and only those."""
+    model = Reader(answer="Asaad al-Shaibani", choice="Syria", confirms=frozenset({"Syria"}))
+    response = ask(demo_settings, model, question="The foreign minister of which country travelled to Baghdad?")
+    assert response.answer.startswith("Syria [") and response.confidence == 0.97
+    assert "Syria" in model._offered and "Iraq" in model._offered
+    assert not any("Shaibani" in o or "Hussein" in o for o in model._offered), model._offered
+    assert model._verified == ["Syria"]
 
 
 def test_an_answer_no_passage_states_is_refused_without_asking_the_verifier(demo_settings):
