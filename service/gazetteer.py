@@ -2,12 +2,14 @@
 
 A small model asked "the prime minister of which nation stepped down?" answers with the prime minister's
 name: the sentence names both. Knowing what a country is lets the answer path turn that reply down and offer
-the model the countries the passages name instead. Names come from ISO 3166 (pycountry); news also writes
-countries by names ISO does not use, listed here.
+the model the countries the passages name instead. Names come from ISO 3166 (pycountry); the English names
+news uses where ISO's differ are listed here.
 """
 
 import re
+from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import Any
 
 import pycountry
 
@@ -16,34 +18,44 @@ from newsqa.service.lexical import fold
 _NEWS_COUNTRY_NAMES = (
     "Russia", "Turkey", "Britain", "Great Britain", "UK", "England", "Scotland", "Wales", "Northern Ireland",
     "America", "USA", "U.S.", "Ivory Coast", "Kosovo", "Holland", "Vatican", "Palestine", "Burma", "Swaziland",
-    "Czech Republic", "Macedonia", "East Timor", "Cape Verde",
+    "Czech Republic", "Macedonia", "East Timor", "Cape Verde", "Macau",
+)
+# ISO writes German and Austrian states in German
+_NEWS_STATE_NAMES = (
+    "Bavaria", "Lower Saxony", "Saxony", "Saxony-Anhalt", "Thuringia", "Hesse", "North Rhine-Westphalia",
+    "Rhineland-Palatinate", "Lower Austria", "Upper Austria", "Styria", "Carinthia", "Tyrol",
 )
 
 
-def _names(records: object, *fields: str) -> set[str]:
-    found = set()
-    for record in records:  # type: ignore[attr-defined]
-        for name in (getattr(record, f, None) for f in fields):
-            if name:
-                found.add(fold(name))
-                found.add(fold(name.split(",")[0]))  # "Korea, Republic of" is also "Korea"
-    return found
+def is_country(text: str) -> bool:
+    """The whole text is a country's name: "South Korea's Unification Ministry" is not a country."""
+    return bool(_countries().fullmatch(fold(text).strip()))
+
+
+def is_state(text: str) -> bool:
+    return bool(_states().fullmatch(fold(text).strip()))
 
 
 @cache
-def _pattern(kind: str) -> re.Pattern[str]:
-    if kind == "country":
-        names = _names(pycountry.countries, "name", "official_name", "common_name")
-        names |= {fold(n) for n in _NEWS_COUNTRY_NAMES}
-    else:  # the first-level divisions of every country: US and Indian states, German Länder, provinces
-        names = _names((s for s in pycountry.subdivisions if s.parent_code is None), "name")
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if n)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+def _countries() -> re.Pattern[str]:
+    return _any_of(_iso_names(pycountry.countries, "name", "official_name", "common_name"), _NEWS_COUNTRY_NAMES)
 
 
-def names_country(text: str) -> bool:
-    return bool(_pattern("country").search(fold(text)))
+@cache
+def _states() -> re.Pattern[str]:
+    """The first-level divisions of every country: US and Indian states, German Länder, provinces."""
+    top_level = (s for s in pycountry.subdivisions if s.parent_code is None)
+    return _any_of(_iso_names(top_level, "name"), _NEWS_STATE_NAMES)
 
 
-def names_state(text: str) -> bool:
-    return bool(_pattern("state").search(fold(text)))
+def _iso_names(records: Iterable[Any], *fields: str) -> Iterator[str]:
+    for record in records:
+        for name in filter(None, (getattr(record, f, None) for f in fields)):
+            yield name
+            yield name.split(",")[0]  # "Korea, Republic of" is also "Korea"
+
+
+def _any_of(*name_lists: Iterable[str]) -> re.Pattern[str]:
+    """Any of the names ("the" before it or not), to match folded text."""
+    names = {fold(n) for names in name_lists for n in names}
+    return re.compile(rf"(?:the\s+)?(?:{'|'.join(re.escape(n) for n in names)})")

@@ -10,7 +10,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from newsqa.service.context import Window
-from newsqa.service.gazetteer import names_country, names_state
+from newsqa.service.gazetteer import is_country, is_state
 from newsqa.service.lexical import Idf, split_sentences, terms
 from newsqa.service.retrieval import Passage
 
@@ -39,8 +39,8 @@ _TIME = re.compile(
 _ASKS_COUNTRY = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?(?:country|nation)\b(?!-)", re.IGNORECASE)
 _ASKS_STATE = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?state\b(?!-)", re.IGNORECASE)
 _SLOTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
-    (_ASKS_TIME, _TIME.search), (_ASKS_NUMBER, _NUMBER.search), (_ASKS_COUNTRY, names_country),
-    (_ASKS_STATE, names_state)]
+    (_ASKS_TIME, _TIME.search), (_ASKS_NUMBER, _NUMBER.search), (_ASKS_COUNTRY, is_country),
+    (_ASKS_STATE, is_state)]
 NOT_THE_KIND_ASKED = "the answer is not the kind of thing the question asks for"
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3

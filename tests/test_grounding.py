@@ -135,10 +135,12 @@ def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_ano
     ("The prime minister of which European nation stepped down?", "Italy", True),
     ("Which country declared victory over Covid?", "North Korea", True),
     ("Which country do the tourists come from?", "Russia", True),
-    ("The foreign minister of which country visited Baghdad?", "Syria's new government", True),
+    ("Which country declared victory over Covid?", "South Korea's Unification Ministry", False),
+    ("Which nation won the Euro 2017?", "the Netherlands", True),
     ("Which US state is facing a water crisis?", "Jackson", False),
     ("Which US state is facing a water crisis?", "Mississippi", True),
     ("Which Indian state held the vote?", "Kerala", True),
+    ("Which German state held the vote?", "Bavaria", True),
     ("Which state-owned company won the bid?", "Gazprom", True),  # not a question about a state
 ])
 def test_an_answer_must_be_the_kind_of_thing_the_question_asks_for(question, answer, fits):
