@@ -165,8 +165,8 @@ class Answerer:
         not given a second chance: that is usually a true refusal.
         """
 
-        def check(answer: str) -> Verdict:
-            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage)
+        def check(answer: str, quotation: bool = False) -> Verdict:
+            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage, quotation)
 
         tried: list[str] = []  # answers a passage states but the verifier turned down
         echoed = echoes_question(clean_answer(raw), question, idf)
@@ -189,7 +189,7 @@ class Answerer:
             verdict = check(self._choose(context, question, windows, idf, turn, tried))
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
                 return confirmed
-        if echoed and not (verdict := check(windows[0].lead)).refused:
+        if echoed and not (verdict := check(windows[0].lead, quotation=True)).refused:
             return _Settled(verdict, None, quoted=True)
         return "not_confirmed" if tried else "not_grounded"
 

@@ -93,11 +93,13 @@ def question_coverage(question: str, passage: Passage, idf: Idf, ignore: Abstrac
 
 
 def ground(question: str, raw_answer: str, windows: list[Window], passages: list[Passage], idf: Idf,
-           min_coverage: float) -> Verdict:
+           min_coverage: float, quotation: bool = False) -> Verdict:
+    """`quotation`: the answer is a passage's own sentences, for the reader to judge, not a short answer of the
+    kind asked for."""
     answer = clean_answer(raw_answer)
     if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
-    if not fills_slot(question, answer):
+    if not quotation and not fills_slot(question, answer):
         return Verdict(answer, [], NOT_THE_KIND_ASKED)
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)

@@ -136,6 +136,15 @@ def test_a_reply_of_the_wrong_kind_makes_way_for_a_choice_among_what_the_questio
     assert model._verified == ["Syria"]
 
 
+def test_a_quotation_need_not_be_of_the_kind_asked_for(demo_settings):
+    """The echo's fallback quotes the best sentence: it names a country among other words, and is no country's
+    name, yet it is what the sources say."""
+    model = Reader(answer="Baghdad")  # what the question is about; no candidate chosen
+    response = ask(demo_settings, model, question="The foreign minister of which country travelled to Baghdad?")
+    assert not response.refused and response.quoted, response.answer
+    assert "Syria" in response.answer
+
+
 def test_an_answer_no_passage_states_is_refused_without_asking_the_verifier(demo_settings):
     model = Reader(answer="Sam Allardyce", choice=RIGHT, confirms=frozenset({RIGHT}))
     response = ask(demo_settings, model)
