@@ -83,7 +83,7 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
 def fills_slot(question: str, answer: str) -> bool:
     """A "how many" question wants a number, a "when" question a time and a "which nation" question a country:
     "Harriet Lowe" answers none of them."""
-    return all(names_kind(answer) for asks, names_kind in _SLOTS if asks.search(question))
+    return all(is_kind(answer) for asks, is_kind in _SLOTS if asks.search(question))
 
 
 def question_coverage(question: str, passage: Passage, idf: Idf, ignore: AbstractSet[str] = frozenset()) -> float:
