@@ -114,7 +114,8 @@ class Bm25:
         """The k best-scoring live documents (position, score) with a score above 0, best first; `mask`
         (bool per position) restricts them further."""
         n = self.size
-        ids = [i for i in (self.vocabulary.ids.get(t) for t in query) if i is not None]
+        known = len(self.df)  # the shared vocabulary may hold terms a later generation added: not this one's
+        ids = [i for i in (self.vocabulary.ids.get(t) for t in query) if i is not None and i < known]
         if not n or not ids:
             return []
         average = sum(float(s.lengths[live].sum()) for s, live in zip(self.segments, self.live, strict=True)) / n

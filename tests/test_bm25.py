@@ -55,3 +55,13 @@ def test_ranks_as_bm25s(query):
     got = Bm25.of(documents).top(query, 10)
     assert [p for p, _ in got] == [p for p, _ in expected]
     assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-5)
+
+
+def test_an_earlier_generation_still_answers_once_a_later_one_added_words():
+    """A question is answered from the generation it started on while the store follower derives the next one,
+    which adds its new words to the vocabulary they share."""
+    earlier = Bm25.of([["iraqi", "intelligence"], ["syria", "minister"]])
+    later = earlier.updated([["okafor", "scored", "twice"]], np.zeros(0, np.int64))
+    assert earlier.top(["who", "scored", "twice"], 5) == []
+    assert earlier.top(["scored", "intelligence"], 5) == [(0, pytest.approx(earlier.top(["intelligence"], 5)[0][1]))]
+    assert [p for p, _ in later.top(["scored"], 5)] == [2]
