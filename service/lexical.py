@@ -1,4 +1,4 @@
-"""Words as retrieval and grounding compare them: stemmed, stopwords out, '1,383' == '1383'."""
+"""Words as retrieval and grounding compare them: stemmed, stopwords out, '1,383' == '1383', '40.3C' == '40.3 C'."""
 
 import math
 import re
@@ -23,7 +23,8 @@ _NUMBER_WORDS = {
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
-_WORD = re.compile(r"\w+")
+# A number is one word, decimals included, and apart from a unit written onto it: "40.3C" is "40.3" "c".
+_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d]+")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")
 
 
