@@ -23,8 +23,8 @@ _NUMBER_WORDS = {
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
-# A number is one word, decimals included, and apart from a unit written onto it: "40.3C" is "40.3" "c".
-_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d]+")
+# A decimal is one word, apart from a unit written onto it: "40.3C" is "40.3" "c" ("4moms" stays whole).
+_WORD = re.compile(r"\d+(?:\.\d+)+|\w+")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")
 
 
