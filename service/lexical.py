@@ -1,4 +1,4 @@
-"""Words as retrieval and grounding compare them: stemmed, stopwords out, '1,383' == '1383', '40.3C' == '40.3 C'."""
+"""Words as retrieval and grounding compare them: stemmed, stopwords out, '1,383' == '1383'."""
 
 import math
 import re
@@ -23,8 +23,7 @@ _NUMBER_WORDS = {
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
-# A decimal is one word, apart from a unit written onto it: "40.3C" is "40.3" "c" ("4moms" stays whole).
-_WORD = re.compile(r"\d+(?:\.\d+)+|\w+")
+_WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")
 
 
