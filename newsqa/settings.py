@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     answer_candidates: int = Field(8, ge=1, le=30)  # options offered when the model's own answer didn't stand
     # The verifier's probability that the quotes state the answer, below which it is not given: calibrated on
     # the dev and gold sets together (eval/README.md, "Verifier calibration").
-    min_answer_confidence: float = Field(0.9, ge=0, le=1)
+    min_answer_confidence: float = Field(0.92, ge=0, le=1)
 
     # generation
     llm_provider: Literal["local", "openai"] = "local"

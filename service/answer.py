@@ -207,7 +207,8 @@ class Answerer:
     def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
         """The verifier's probability that the cited quotes say the answer answers the question."""
         with model_calls():
-            judgement = self.verifier.judge(question, verdict.answer, [s.quote for s in verdict.supports])
+            judgement = self.verifier.judge(question, verdict.answer, [s.quote for s in verdict.supports],
+                                            [s.passage.title for s in verdict.supports])
         _count(judgement.reply, turn.usage)
         return None if judgement.probability is None else round(judgement.probability, 4)
 

@@ -41,6 +41,9 @@ _ASKS_STATE = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?state\b(?!-)",
 _SLOTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (_ASKS_TIME, _TIME.search), (_ASKS_NUMBER, _NUMBER.search), (_ASKS_COUNTRY, is_country),
     (_ASKS_STATE, is_state)]
+# "Who ...?", "Whose ...?" and "which champion" want a name or a thing, never a bare figure or day; checked only when
+# no other slot applies ("which year" asks for a time). "Who" opens a sentence: ", who was associated" is a clause.
+_ASKS_NAME = re.compile(r"(?:^|[.?!]\s+)(?:who|whom|whose)\b|(?<!,\s)\bwhich\b", re.IGNORECASE)
 NOT_THE_KIND_ASKED = "the answer is not the kind of thing the question asks for"
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3
@@ -83,7 +86,16 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
 def fills_slot(question: str, answer: str) -> bool:
     """A "how many" question wants a number, a "when" question a time and a "which nation" question a country:
     "Harriet Lowe" answers none of them."""
-    return all(is_kind(answer) for asks, is_kind in _SLOTS if asks.search(question))
+    kinds = [is_kind for asks, is_kind in _SLOTS if asks.search(question)]
+    if not kinds and _ASKS_NAME.search(question):
+        kinds = [_names_something]
+    return all(is_kind(answer) for is_kind in kinds)
+
+
+def _names_something(answer: str) -> bool:
+    """Not a bare figure, date or day: "Friday", "21 May 2025" and "seven" name nothing."""
+    words = re.findall(r"[^\W_]+", answer)
+    return not all(w.isdigit() or _NUMBER.fullmatch(w) or _TIME.fullmatch(w) for w in words)
 
 
 def question_coverage(question: str, passage: Passage, idf: Idf, ignore: AbstractSet[str] = frozenset()) -> float:

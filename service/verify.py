@@ -31,8 +31,11 @@ class Verifier:
     def __init__(self, chat_model: BaseChatModel, prompts_dir: Path | None):
         self.chain = chat_prompt(prompts_dir, "verify") | chat_model.bind(max_tokens=1, top_logprobs=_ALTERNATIVES)
 
-    def judge(self, question: str, answer: str, quotes: list[str]) -> Judgement:
-        passage = " ".join(dict.fromkeys(quotes))  # a pair quote and its first sentence: said once
+    def judge(self, question: str, answer: str, quotes: list[str], headlines: list[str]) -> Judgement:
+        """`headlines`: of the quotes' articles. They say what a quote is about when it doesn't ("Chief executive
+        Priya Raman told a launch event..."), without the rest of the article to mislead."""
+        # said once each: a pair quote and its first sentence, two quotes from one article
+        passage = " ".join(dict.fromkeys(headlines)) + "\n" + " ".join(dict.fromkeys(quotes))
         reply = self.chain.invoke({"passage": passage, "question": question, "answer": answer})
         return Judgement(probability_of_yes(reply), reply)
 

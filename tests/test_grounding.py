@@ -142,6 +142,16 @@ def test_an_answer_stands_on_the_passage_that_addresses_the_question_even_if_ano
     ("Which Indian state held the vote?", "Kerala", True),
     ("Which German state held the vote?", "Bavaria", True),
     ("Which state-owned company won the bid?", "Gazprom", True),  # not a question about a state
+    # "who" and "which" want a name or a thing: a bare figure, date or day names nobody
+    ("Who runs the Nordhaven Polar Institute?", "21 May 2025", False),
+    ("She made history. Whose seat is she filling?", "Friday", False),
+    ("Which 23-time grand slam champion will retire?", "seven", False),
+    ("Which 23-time grand slam champion will retire?", "Serena Williams", True),
+    ("Who pulled drivers out of the floodwater?", "the fire service", True),
+    ("Who led the government?", "Theresa May", True),
+    ("Which year was Lemonade released?", "2016", True),  # the time slot applies, not the name slot
+    ("The terrorist, who was killed, led which group?", "al Qaeda", True),
+    ("How many people, who were there, voted yes?", "1,214", True),  # a clause's "who" asks for nothing
 ])
 def test_an_answer_must_be_the_kind_of_thing_the_question_asks_for(question, answer, fits):
     assert fills_slot(question, answer) is fits
