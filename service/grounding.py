@@ -85,7 +85,7 @@ def echoes_question(answer: str, question: str, idf: Idf) -> bool:
 
 def fills_slot(question: str, answer: str) -> bool:
     """A "how many" question wants a number, a "when" question a time and a "which nation" question a country:
-    "Harriet Lowe" answers none of them."""
+    "Harriet Lowe" answers none of them. A "who" question wants a name: "Friday" is none."""
     kinds = [is_kind for asks, is_kind in _SLOTS if asks.search(question)]
     if not kinds and _ASKS_NAME.search(question):
         kinds = [_names_something]
