@@ -18,7 +18,6 @@ from newsqa.service import limits, recency
 from newsqa.service.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.context import Window, render_context, select_windows
 from newsqa.service.grounding import (
-    NOT_THE_KIND_ASKED,
     Verdict,
     clean_answer,
     echoes_question,
@@ -157,12 +156,11 @@ class Answerer:
                 passages: list[Passage], idf: Idf, turn: "_Turn") -> "_Settled | RefusalReason":
         """The first answer that a passage states and the verifier confirms, with the verifier's confidence.
 
-        First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or was not
-        confirmed, its choice among what the passages name, which a small model gets right far more often than
-        it writes it; with the user's options, each other option a passage states. Last, for an echo only, the
-        passage that best matches the question, quoted: what the sources say, for the reader to judge, not a
-        short answer for the verifier to confirm. A written reply of the kind asked for that no passage states is
-        not given a second chance: that is usually a true refusal.
+        First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or did not stand
+        (no passage states it, or the verifier doubted it), its choice among what the passages name, which a small
+        model gets right far more often than it writes it; with the user's options, each other option a passage
+        states. Last, for an echo only, the passage that best matches the question, quoted: what the sources say,
+        for the reader to judge, not a short answer for the verifier to confirm.
         """
 
         def check(answer: str, quotation: bool = False) -> Verdict:
@@ -174,8 +172,6 @@ class Answerer:
             log.info("model echoed the question (%r)", raw)
         else:
             verdict = check(raw)
-            if verdict.refused and not request.choices and verdict.reason != NOT_THE_KIND_ASKED:
-                return "not_grounded"
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
                 return confirmed
         if request.choices:  # a pick no passage states, or one the verifier doubts: the other options

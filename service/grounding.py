@@ -44,7 +44,6 @@ _SLOTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
 # "Who ...?", "Whose ...?" and "which champion" want a name or a thing, never a bare figure or day; checked only when
 # no other slot applies ("which year" asks for a time). "Who" opens a sentence: ", who was associated" is a clause.
 _ASKS_NAME = re.compile(r"(?:^|[.?!]\s+)(?:who|whom|whose)\b|(?<!,\s)\bwhich\b", re.IGNORECASE)
-NOT_THE_KIND_ASKED = "the answer is not the kind of thing the question asks for"
 MIN_ANSWER_CONTAINMENT = 0.6  # share of the answer's weighted words a supporting sentence must hold
 MAX_CITATIONS = 3
 
@@ -112,7 +111,7 @@ def ground(question: str, raw_answer: str, windows: list[Window], passages: list
     if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
     if not quotation and not fills_slot(question, answer):
-        return Verdict(answer, [], NOT_THE_KIND_ASKED)
+        return Verdict(answer, [], "the answer is not the kind of thing the question asks for")
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
     if not answer_terms:

@@ -257,7 +257,6 @@ def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
     assert body["confidence"] is None  # the model's confidence was in the echo, not in this
 
 
-def test_an_answer_no_passage_states_gets_no_second_chance(chat):
-    sudani = "Iraqi Prime Minister Mohammed Shia al-Sudani"
-    body = chat("Who said al-Rufayi had been killed?", "Hezbollah", sudani).json()
-    assert body["refused"] is True and body["citations"] == []
+def test_an_answer_no_passage_states_is_refused_when_nothing_else_is_chosen(chat):
+    body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
+    assert body["refused"] is True and body["refusal_reason"] == "not_grounded" and body["citations"] == []

@@ -145,11 +145,21 @@ def test_a_quotation_need_not_be_of_the_kind_asked_for(demo_settings):
     assert "Syria" in response.answer
 
 
-def test_an_answer_no_passage_states_is_refused_without_asking_the_verifier(demo_settings):
+def test_an_answer_no_passage_states_makes_way_for_a_choice_the_verifier_confirms(demo_settings):
     model = Reader(answer="Sam Allardyce", choice=RIGHT, confirms=frozenset({RIGHT}))
     response = ask(demo_settings, model)
-    assert response.refused and response.refusal_reason == "not_grounded"
-    assert model._verified == []
+    assert response.answer.startswith(f"{RIGHT} [") and response.confidence == 0.97
+    assert model._verified == [RIGHT]  # what no passage states never reaches the verifier
+
+
+def test_an_answer_no_passage_states_is_refused_when_no_choice_stands(demo_settings):
+    model = Reader(answer="Sam Allardyce", choice=RIGHT)  # the verifier doubts the choice
+    response = ask(demo_settings, model)
+    assert response.refused and response.refusal_reason == "not_confirmed" and response.citations == []
+    assert model._verified == [RIGHT]
+    model = Reader(answer="Sam Allardyce")  # nothing chosen
+    response = ask(demo_settings, model)
+    assert response.refused and response.refusal_reason == "not_grounded" and model._verified == []
 
 
 def test_a_reply_that_restates_the_question_becomes_the_passage_quoted_when_no_choice_is_confirmed(demo_settings):
