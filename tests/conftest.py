@@ -69,6 +69,16 @@ def seed_settings(tmp_path_factory) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory) -> Settings:
+    """A data dir holding the repo's demo corpus; tests must not write to it."""
+    from newsqa.ingest.pipeline import ingest_paths
+
+    settings = make_settings(tmp_path_factory.mktemp("demo") / "data")
+    assert ingest_paths([DEMO_DIR], settings, progress=False).added > 0
+    return settings
+
+
 @pytest.fixture
 def fake_answerer() -> Callable:
     """fake_answerer(settings, *replies): the real answer path over a real index, with a chat model that

@@ -4,7 +4,7 @@ import re
 import time
 
 import pytest
-from conftest import DEMO_DIR, SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
+from conftest import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
 
 from newsqa.errors import DeadlineExceeded
 from newsqa.ingest.pipeline import ingest_paths
@@ -59,11 +59,9 @@ def test_population_of_baghdad_is_refused(answerer):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, answerer) -> Answerer:
+def demo(demo_settings, answerer) -> Answerer:
     """The repo's demo corpus, read by the same loaded model."""
-    settings = make_settings(tmp_path_factory.mktemp("demo") / "data")
-    ingest_paths([DEMO_DIR], settings, progress=False)
-    return Answerer.from_settings(settings, chat_model=answerer.chat_model)
+    return Answerer.from_settings(demo_settings, chat_model=answerer.chat_model)
 
 
 def test_a_quote_that_names_a_role_but_not_whose_is_judged_under_its_headline(demo):

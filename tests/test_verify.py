@@ -6,13 +6,11 @@ import re
 from typing import Any
 
 import pytest
-from conftest import DEMO_DIR, make_settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answer import Answerer
 from newsqa.service.schemas import ChatRequest
 from newsqa.service.verify import probability_of_yes
@@ -70,13 +68,6 @@ class Reader(BaseChatModel):
         else:
             reply = AIMessage(content=("Options:" in prompt and self.option) or self.answer)
         return ChatResult(generations=[ChatGeneration(message=reply)])
-
-
-@pytest.fixture(scope="module")
-def demo_settings(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("verify") / "data")
-    assert ingest_paths([DEMO_DIR], settings, progress=False).added > 0
-    return settings
 
 
 def ask(settings, model: Reader, question: str = ONLY_ROVERS_GOAL, choices: list[str] | None = None):
