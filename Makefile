@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed ingest-demo serve
 
 ingest-demo: $(VENV)/.installed
-	$(BIN)/newsqa ingest ingest/demo
+	$(BIN)/newsqa ingest demo
 
 serve: $(VENV)/.installed
 	$(BIN)/newsqa serve --host $(HOST) --port $(PORT)
@@ -40,7 +40,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy
+	$(BIN)/python .ci/typecheck.py
 
 bench: $(VENV)/.installed
 	$(BIN)/newsqa bench --articles $(DEV_SET)/articles.jsonl --questions $(DEV_SET)/questions.jsonl --answers 10
@@ -53,7 +53,7 @@ eval-dev: $(VENV)/.installed
 
 # The project's own gold set over the demo corpus (in the repo: runs on a plain clone).
 eval-gold: $(VENV)/.installed
-	$(BIN)/newsqa eval --questions eval/gold/demo.jsonl --articles ingest/demo --out eval-runs/gold
+	$(BIN)/newsqa eval --questions eval/gold/demo.jsonl --articles demo --out eval-runs/gold
 
 # Retrieval regression floor, run by CI: fails when gold hit@5 on the dev set drops below 0.85.
 eval-ci: $(VENV)/.installed

@@ -2,7 +2,7 @@
 script starts), optionally an ingest, N API workers; then check that a question is answered with a citation.
 
     python deploy/local.py --workers 2 --llm-url http://127.0.0.1:11434/v1 --llm-model qwen2.5:1.5b \\
-        --ingest ingest/demo --question "Who killed al-Rufayi?"
+        --ingest demo --question "Who killed al-Rufayi?"
 
 Runs until Ctrl-C (or SIGTERM), stopping everything it started; with --check-only it stops after the check and
 exits 0 if the answer came back (1 if not). See README, Deployment."""
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from newsqa.store.server import chroma_server, stop
+from newsqa.processes import chroma_server, stop
 
 STARTUP_S = 120.0  # API workers load the embedder and read the store before they answer
 

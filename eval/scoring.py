@@ -4,9 +4,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from newsqa.eval import metrics
+from newsqa.eval import measures
 from newsqa.eval.datasets import GoldQuestion
-from newsqa.service.schemas import Timings
+from newsqa.service.answering.schemas import Timings
 
 K_VALUES = (1, 5, 10)
 STAGES = tuple(name.removesuffix("_ms") for name in Timings.model_fields)  # "retrieve", "generate", "total"
@@ -15,9 +15,9 @@ STAGES = tuple(name.removesuffix("_ms") for name in Timings.model_fields)  # "re
 def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float] | None:
     if not gold:  # unanswerable, or every evidence article missing: nothing to find
         return None
-    scores = {f"hit@{k}": metrics.hit_at_k(ranked, gold, k) for k in K_VALUES}
-    scores |= {f"recall@{k}": metrics.recall_at_k(ranked, gold, k) for k in K_VALUES}
-    scores["mrr"] = metrics.reciprocal_rank(ranked, gold)
+    scores = {f"hit@{k}": measures.hit_at_k(ranked, gold, k) for k in K_VALUES}
+    scores |= {f"recall@{k}": measures.recall_at_k(ranked, gold, k) for k in K_VALUES}
+    scores["mrr"] = measures.reciprocal_rank(ranked, gold)
     return scores
 
 
@@ -40,24 +40,24 @@ def score_row(
     if q.unanswerable:
         scores["correct"] = bool(refused)
     else:
-        contains = metrics.contains_answer(said, q.answers)
+        contains = measures.contains_answer(said, q.answers)
         scores["answer"] = {
-            "exact_match": metrics.exact_match(said, q.answers),
-            "f1": metrics.token_f1(said, q.answers),
+            "exact_match": measures.exact_match(said, q.answers),
+            "f1": measures.token_f1(said, q.answers),
             "contains": contains,
             "answered_wrong": float(not refused and not contains),  # the costly error: wrong, and cited
         }
         scores["correct"] = bool(scores["answer"]["contains"])
     if mode == "choices" and q.choices:
-        pick = None if refused else metrics.pick_choice(answer, q.choices)
+        pick = None if refused else measures.pick_choice(answer, q.choices)
         scores["choice"] = pick
         if not q.unanswerable:
             scores["correct"] = pick is not None and pick == q.answer_index
     for c in citations:
-        c["supports"] = metrics.supports(c["quote"], q.answers, q.evidence_texts)
+        c["supports"] = measures.supports(c["quote"], q.answers, q.evidence_texts)
     if not refused and not q.unanswerable:  # citation quality is only defined for answers that should exist
         scores["citations"] = {
-            "precision": metrics.safe_div(sum(c["supports"] for c in citations), len(citations)),
+            "precision": measures.safe_div(sum(c["supports"] for c in citations), len(citations)),
             "supported": any(c["supports"] for c in citations),
         }
     return scores
@@ -65,7 +65,7 @@ def score_row(
 
 def _mean_of(dicts: list[dict[str, float]]) -> dict[str, float | None]:
     keys = dicts[0].keys() if dicts else ()
-    return {k: metrics.mean([d[k] for d in dicts]) for k in keys}
+    return {k: measures.mean([d[k] for d in dicts]) for k in keys}
 
 
 def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) -> dict[str, Any]:
@@ -84,8 +84,8 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
     if answered_runs:
         answer_scores = [r["scores"]["answer"] for r in answered_runs if "answer" in r["scores"]]
         agg["answer"] = {"n": len(answer_scores), **_mean_of(answer_scores)}
-        agg["accuracy"] = metrics.mean([r["scores"]["correct"] for r in answered_runs])
-        agg["refusal"] = metrics.refusal_metrics(
+        agg["accuracy"] = measures.mean([r["scores"]["correct"] for r in answered_runs])
+        agg["refusal"] = measures.refusal_metrics(
             [r["refused"] for r in answered_runs], [questions[r["id"]].unanswerable for r in answered_runs]
         )
         cited = [r for r in answered_runs if "citations" in r["scores"]]
@@ -93,23 +93,23 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
         pooled = [c["supports"] for r in cited for c in r["citations"]]
         agg["citations"] = {
             "n": len(cited),
-            "precision": metrics.mean(pooled),
-            "recall": metrics.mean([r["scores"]["citations"]["supported"] for r in cited]),
+            "precision": measures.mean(pooled),
+            "recall": measures.mean([r["scores"]["citations"]["supported"] for r in cited]),
         }
         agg["confidence"] = _confidence(answered_runs)
         given = [r for r in answered_runs if not r["refused"]]
         # a passage quoted whole is the fallback when no short answer was confirmed: it should be the exception
-        agg["quoted"] = {"n": len(given), "share": metrics.safe_div(sum(bool(r.get("quoted")) for r in given),
+        agg["quoted"] = {"n": len(given), "share": measures.safe_div(sum(bool(r.get("quoted")) for r in given),
                                                                      len(given))}
         agg["refusal_reasons"] = dict(Counter(r.get("refusal_reason") or "unrecorded"
                                               for r in answered_runs if r["refused"]).most_common())
         # what a question costs on a CPU: the tokens the model read, over all its calls (0 = never called)
         tokens = [r.get("usage", {}).get("prompt_tokens", 0) for r in answered_runs]
-        agg["prompt_tokens"] = {"mean": metrics.mean(tokens), "p95": metrics.percentile(tokens, 95)}
+        agg["prompt_tokens"] = {"mean": measures.mean(tokens), "p95": measures.percentile(tokens, 95)}
     agg["latency_ms"] = {
         stage: {
-            "p50": metrics.percentile(values, 50),
-            "p95": metrics.percentile(values, 95),
+            "p50": measures.percentile(values, 50),
+            "p95": measures.percentile(values, 95),
         }
         for stage in STAGES
         if (
@@ -125,8 +125,8 @@ def _confidence(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     scored = [r for r in rows if not r["refused"] and r.get("confidence") is not None]
     right = [r["confidence"] for r in scored if r["scores"]["correct"]]
     wrong = [r["confidence"] for r in scored if not r["scores"]["correct"]]
-    return {"n": len(scored), "auroc": metrics.auroc(right, wrong),
-            "mean_right": metrics.mean(right), "mean_wrong": metrics.mean(wrong)}
+    return {"n": len(scored), "auroc": measures.auroc(right, wrong),
+            "mean_right": measures.mean(right), "mean_wrong": measures.mean(wrong)}
 
 
 def _by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
@@ -137,5 +137,5 @@ def _by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
     for qtype, group in sorted(groups.items()):
         hits = [r["scores"]["retrieval"]["hit@5"] for r in group if r["scores"]["retrieval"]]
         correct = [r["scores"]["correct"] for r in group if "correct" in r["scores"]]
-        out[qtype] = {"n": len(group), "accuracy": metrics.mean(correct), "hit@5": metrics.mean(hits)}
+        out[qtype] = {"n": len(group), "accuracy": measures.mean(correct), "hit@5": measures.mean(hits)}
     return out

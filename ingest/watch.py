@@ -12,6 +12,7 @@ from newsqa.ingest.feed_state import FeedState
 from newsqa.ingest.feeds import FeedConfig
 from newsqa.ingest.fetch import PoliteClient
 from newsqa.ingest.refresh import FeedReport, refresh_feed
+
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -131,8 +131,8 @@ def ask(
     top_k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
 ) -> None:
     """Answer a question from the indexed articles, with numbered citations."""
-    from newsqa.service.answer import Answerer
-    from newsqa.service.schemas import ChatRequest, Filters
+    from newsqa.service.answering.answer import Answerer
+    from newsqa.service.answering.schemas import ChatRequest, Filters
 
     settings = _settings()
     try:
@@ -196,7 +196,7 @@ def serve(
     """Run the HTTP API (POST /v1/chat, /healthz, /readyz, /docs)."""
     import uvicorn
 
-    from newsqa.service.api import create_app
+    from newsqa.service.api.app import create_app
 
     settings = _settings()
     typer.echo(f"newsqa API on http://{host}:{port} with {workers} worker(s)  (docs: http://{host}:{port}/docs)")
@@ -208,7 +208,7 @@ def serve(
             uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None,
                         timeout_graceful_shutdown=settings.shutdown_grace_s)
         else:  # each worker process builds its own app from the same environment
-            uvicorn.run("newsqa.service.api:app_from_environment", factory=True, workers=workers, host=host,
+            uvicorn.run("newsqa.service.api.app:app_from_environment", factory=True, workers=workers, host=host,
                         port=port, log_level=log_level, log_config=None,
                         timeout_graceful_shutdown=settings.shutdown_grace_s)
 
@@ -295,9 +295,9 @@ def evaluate(
 @app.command()
 def slack() -> None:
     """Run the Slack bot over Socket Mode (no public URL needed; needs SLACK_APP_TOKEN)."""
-    from newsqa.service.answer import Answerer
+    from newsqa.service.answering.answer import Answerer
     from newsqa.service.serving import Service
-    from newsqa.service.slack import run_socket_mode
+    from newsqa.service.slack.app import run_socket_mode
 
     settings = _settings()
     with _user_errors():

@@ -18,7 +18,7 @@ pytest_plugins = ["fixtures.stubs", "fixtures.processes"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
-DEMO_DIR = REPO / "ingest" / "demo"
+DEMO_DIR = REPO / "demo"
 DEV_SET = REPO.parent / "shared" / "eval" / "realtimeqa-dev"  # external; only tests that need it may skip
 # The demo corpus' Syria–Iraq story: the seed article, retold in the project's own words.
 SEED_FILE = DEMO_DIR / "syria-iraq-foreign-minister-baghdad.txt"
@@ -83,7 +83,7 @@ def demo_settings(tmp_path_factory) -> Settings:
 def fake_answerer() -> Callable:
     """fake_answerer(settings, *replies): the real answer path over a real index, with a chat model that
     replies `replies` in turn."""
-    from newsqa.service.answer import Answerer
+    from newsqa.service.answering.answer import Answerer
 
     def build(settings: Settings, *responses: str) -> Answerer:
         return Answerer.from_settings(settings, chat_model=FakeListChatModel(responses=list(responses)))

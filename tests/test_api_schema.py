@@ -10,11 +10,10 @@ from conftest import SEED_FILE, make_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
-
 from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answer import Answerer
-from newsqa.service.api import create_app
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.api.app import create_app
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 # schemathesis reads the schema when this module is collected, so the app exists by then; its store is
 # filled (and its startup run) by the fixture below, before the first case.

@@ -5,8 +5,7 @@ import random
 import bm25s
 import numpy as np
 import pytest
-
-from newsqa.service.bm25 import MAX_SEGMENTS, Bm25
+from newsqa.service.answering.bm25 import MAX_SEGMENTS, Bm25
 
 VOCABULARY = [f"w{i}" for i in range(300)]
 

@@ -1,8 +1,8 @@
 """Candidate answers drawn from the passages, and reading the model's pick among them."""
 
-from newsqa.service.candidates import answerable_by_candidates, candidates, pick
-from newsqa.service.context import Window
-from newsqa.service.lexical import split_sentences
+from newsqa.service.answering.candidates import answerable_by_candidates, candidates, pick
+from newsqa.service.answering.context import Window
+from newsqa.service.answering.lexical import split_sentences
 
 BUDGET = ("Harborview City Council voted 7–2 on Tuesday, 11 March 2025, to approve a $412 million operating budget. "
           "Mayor Dolores Trevino said the tax rate holds at 1.08 percent. According to Councillor Marcus Bell, "

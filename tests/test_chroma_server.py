@@ -13,7 +13,6 @@ import httpx
 import pytest
 from conftest import DEMO_DIR, make_settings
 from fixtures.processes import newsqa_env, serving
-
 from newsqa.eval.crash_drill import differences, write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.store.check import find_problems

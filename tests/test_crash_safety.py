@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_DIR, make_settings
-
 from newsqa.eval.crash_drill import differences, write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.store_view import StoreView
+from newsqa.service.answering.snapshot import StoreView
 from newsqa.store.check import find_problems
 from newsqa.store.index import open_index
 from newsqa.store.models import Article

@@ -5,12 +5,12 @@ import time
 
 import pytest
 from conftest import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answering import deadline
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.schemas import ChatRequest
 
 from newsqa.errors import DeadlineExceeded
-from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service import deadline
-from newsqa.service.answer import Answerer
-from newsqa.service.schemas import ChatRequest
 
 
 @pytest.fixture(scope="module")

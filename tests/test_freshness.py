@@ -11,7 +11,6 @@ import httpx
 import pytest
 from conftest import DEMO_DIR, SEED_FILE, SEED_TITLE, make_settings
 from fixtures.processes import newsqa_env, serving
-
 from newsqa.eval.crash_drill import write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths

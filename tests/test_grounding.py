@@ -1,11 +1,10 @@
 """Grounding as a reader sees it: answers stand only on a quoted sentence that states them, else refused."""
 
 import pytest
-
-from newsqa.service.context import Window
-from newsqa.service.grounding import clean_answer, echoes_question, fills_slot, ground
-from newsqa.service.lexical import Idf, split_sentences, terms
-from newsqa.service.retrieval import Passage
+from newsqa.service.answering.context import Window
+from newsqa.service.answering.grounding import clean_answer, echoes_question, fills_slot, ground
+from newsqa.service.answering.lexical import Idf, split_sentences, terms
+from newsqa.service.answering.retrieval import Passage
 from newsqa.store.index import StoredChunk
 from newsqa.store.models import ChunkMeta, headed
 

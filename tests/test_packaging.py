@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 from conftest import REPO, SEED_FILE, SEED_TITLE
-
-from newsqa.service.schemas import ChatResponse
+from newsqa.service.answering.schemas import ChatResponse
 
 
 def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
@@ -24,7 +24,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_answers_from_there(tmp_path, o
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"newsqa", "newsqa-0.1.0.dist-info"}  # nothing else top-level
     assert "newsqa/prompts/answer.system.txt" in names
-    assert {"newsqa/service/web/index.html", "newsqa/service/web/app.js", "newsqa/service/web/style.css"} <= set(names)
+    assert {"newsqa/service/api/web/index.html", "newsqa/service/api/web/app.js",
+            "newsqa/service/api/web/style.css"} <= set(names)
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
@@ -38,7 +39,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_answers_from_there(tmp_path, o
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "SLACK_", "PYTHON"))}
     env.update(NEWSQA_DATA_DIR=str(tmp_path / "data"), NEWSQA_LLM_PROVIDER="openai",
                NEWSQA_LLM_BASE_URL=openai_stub.url + "/v1", NEWSQA_LOG_LEVEL="WARNING", HF_HUB_OFFLINE="1")
-    where = run(python, "-c", "import newsqa.service.prompts as p; print(p.__file__)", cwd=tmp_path, env=env)
+    where = run(python, "-c", "import newsqa.service.answering.prompts as p; print(p.__file__)", cwd=tmp_path, env=env)
     assert where.stdout.startswith(str(site))
 
     ingested = run(newsqa, "ingest", SEED_FILE, cwd=tmp_path, env=env)
@@ -50,3 +51,17 @@ def test_the_wheel_installs_into_a_fresh_venv_and_answers_from_there(tmp_path, o
     assert response.citations[0].title == SEED_TITLE and "1,383 civilians" in response.citations[0].quote
     # the packaged prompt reached the model
     assert "using only the numbered passages" in openai_stub.requests[0]["messages"][0]["content"]
+
+
+def test_every_code_folder_installs_under_newsqa_without_links():
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join((package, *init.parent.relative_to(REPO / folder).parts))
+             for package, folder in setuptools["package-dir"].items() for init in (REPO / folder).glob("**/__init__.py")}
+    assert found == set(setuptools["packages"])
+    tracked = run("git", "ls-files", "--stage", cwd=REPO).stdout.splitlines()
+    assert [line for line in tracked if line.startswith("120000")] == []  # no symlinks: Windows clones work
+
+
+def test_a_top_level_folder_is_not_a_second_copy_of_the_package():
+    done = subprocess.run([sys.executable, "-c", "import service"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1 and "import newsqa.service, not service" in done.stderr

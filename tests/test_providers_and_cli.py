@@ -10,11 +10,10 @@ import pytest
 from conftest import SEED_SOURCE, SEED_TITLE, make_settings
 from fastapi.testclient import TestClient
 from fixtures.processes import newsqa_env
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse
+from newsqa.service.api.app import create_app
 from pydantic import ValidationError
-
-from newsqa.service.answer import Answerer
-from newsqa.service.api import create_app
-from newsqa.service.schemas import ChatRequest, ChatResponse
 
 QUESTION = "How many civilians were killed in coastal Syria?"
 NEWSQA = Path(sys.executable).with_name("newsqa")

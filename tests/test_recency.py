@@ -3,8 +3,7 @@
 from datetime import date
 
 import pytest
-
-from newsqa.service.recency import window
+from newsqa.service.answering.recency import window
 
 ASKED = date(2022, 8, 4)
 

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_FILE, SEED_SOURCE, make_settings
-
 from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answer import Answerer
-from newsqa.service.lexical import terms
-from newsqa.service.retrieval import Scope
-from newsqa.service.schemas import Filters
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.lexical import terms
+from newsqa.service.answering.schemas import Filters
+from newsqa.service.answering.snapshot import Scope
 
 QUESTION = "Who killed al-Rufayi?"
 

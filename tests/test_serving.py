@@ -12,10 +12,10 @@ import pytest
 from conftest import make_settings
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from newsqa.service.answering import deadline
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.api.app import create_app
 
-from newsqa.service import deadline
-from newsqa.service.answer import Answerer
-from newsqa.service.api import create_app
 from newsqa.settings import Settings
 
 WHO = "Who killed al-Rufayi?"

@@ -19,14 +19,10 @@ from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from pydantic import SecretStr
-from slack_sdk.signature import SignatureVerifier
-
-from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
-from newsqa.service.answer import Answerer
-from newsqa.service.api import create_app
-from newsqa.service.schemas import ChatRequest, ChatResponse, Citation, Turn
-from newsqa.service.slack import (
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Citation, Turn
+from newsqa.service.api.app import create_app
+from newsqa.service.slack.app import (
     APOLOGY,
     BUSY,
     QUESTION_EVENT,
@@ -37,7 +33,11 @@ from newsqa.service.slack import (
     mount_slack,
     should_answer,
 )
-from newsqa.service.slack_format import render_answer
+from newsqa.service.slack.format import render_answer
+from pydantic import SecretStr
+from slack_sdk.signature import SignatureVerifier
+
+from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
 from newsqa.settings import Settings
 
 SECRET = "test-signing-secret"
@@ -342,7 +342,7 @@ def test_answer_failure_posts_an_apology_and_the_bot_keeps_answering(
     client: TestClient, slack_stub: Any, answer: FakeAnswer, caplog: pytest.LogCaptureFixture
 ) -> None:
     answer.error = TimeoutError("LLM server did not answer")
-    with caplog.at_level(logging.ERROR, logger="newsqa.service.slack"):
+    with caplog.at_level(logging.ERROR, logger="newsqa.service.slack.app"):
         assert send(client, event_body(mention(f"<@UBOT> {QUESTION}"))).status_code == 200
         [apology] = slack_stub.wait_for("chat.postMessage")
     assert (apology["thread_ts"], apology["text"]) == ("100.000001", APOLOGY)

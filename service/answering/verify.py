@@ -14,8 +14,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-
-from newsqa.service.prompts import chat_prompt
+from newsqa.service.answering.prompts import chat_prompt
 
 _ALTERNATIVES = 10  # top tokens read at the verdict's position: "yes", "Yes", " yes" and "no" all count
 _YES, _NO = re.compile(r"\W*yes\b", re.IGNORECASE), re.compile(r"\W*no\b", re.IGNORECASE)

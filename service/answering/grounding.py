@@ -9,10 +9,10 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from newsqa.service.context import Window
-from newsqa.service.gazetteer import is_country, is_state
-from newsqa.service.lexical import Idf, split_sentences, terms
-from newsqa.service.retrieval import Passage
+from newsqa.service.answering.context import Window
+from newsqa.service.answering.gazetteer import is_country, is_state
+from newsqa.service.answering.lexical import Idf, split_sentences, terms
+from newsqa.service.answering.retrieval import Passage
 
 # Only a reply that is wholly a refusal counts as one: "Unknown gunmen" is an answer.
 _NOT_FOUND = re.compile(

@@ -1,51 +1,23 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 (service/bm25.py) candidates, fused by reciprocal rank."""
+"""What the answer path searches: the store's latest complete generation (its chunks, their BM25 index), and
+the view that switches to the next one off the request path; a request's filters as a test on those chunks."""
 
+import logging
+import threading
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 import numpy as np
-
-from newsqa.service.bm25 import Bm25, Frequencies
-from newsqa.service.lexical import Idf, terms
-from newsqa.service.schemas import Filters
-from newsqa.store.embedding import Embedder
-from newsqa.store.index import Index, StoredChunk
+from newsqa.service.answering.bm25 import Bm25, Frequencies
+from newsqa.service.answering.lexical import Idf, terms
+from newsqa.service.answering.schemas import Filters
+from newsqa.store.index import Index, StoredChunk, open_index
 from newsqa.store.models import ChunkMeta
 
-RECENCY_BOOST = 1.25  # about 15 fused ranks' worth: the time a question names outweighs a slightly better match
-RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+from newsqa.settings import Settings
 
-
-@dataclass
-class Passage:
-    chunk: StoredChunk
-    score: float  # fused RRF score: only comparable within one query
-
-    @property
-    def meta(self) -> ChunkMeta:
-        return self.chunk.meta
-
-    @property
-    def article_id(self) -> str:
-        return self.chunk.meta.article_id
-
-    @property
-    def chunk_id(self) -> str:
-        return self.chunk.id
-
-    @property
-    def text(self) -> str:
-        return self.chunk.text
-
-    @property
-    def title(self) -> str:
-        return self.chunk.meta.title
-
-    @property
-    def headed_text(self) -> str:
-        return self.chunk.headed_text
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,29 +127,50 @@ class Snapshot:
         return not self.versions
 
 
-class HybridRetriever:
-    def __init__(self, embedder: Embedder, candidates: int):
-        self.embedder = embedder
-        self.candidates = candidates
+class StoreView:
+    """Follows the store as other processes write it: `current()` never waits for a rebuild once the first
+    snapshot exists; `follow()` loads each new generation in the background and swaps it in whole."""
 
-    def search(self, question: str, snapshot: Snapshot, filters: Filters | None = None, k: int = 5,
-               prefer: tuple[date, date] | None = None) -> list[Passage]:
-        """The k best passages, dense and BM25 fused by rank; those published within `prefer` (the time the
-        question names) count `RECENCY_BOOST` times as much, so a distractor from another week ranks lower."""
-        scope = Scope.of(filters or Filters())
-        vector = self.embedder.embed_query(question)
-        nearest = snapshot.index.query(vector, self.candidates, scope.where())
-        dense = [c for c in nearest if c.counts_in(snapshot.versions)]  # debris and other versions don't count
-        sparse = snapshot.lexical.search(terms(question), self.candidates, scope)
-        fused: dict[str, Passage] = {}
-        for rank, chunk in enumerate(dense):
-            fused[chunk.id] = Passage(chunk, 1.0 / (RRF_K + rank + 1))
-        for rank, chunk in enumerate(sparse):
-            passage = fused.setdefault(chunk.id, Passage(chunk, 0.0))
-            passage.score += 1.0 / (RRF_K + rank + 1)
-        if prefer:
-            preferred = Scope.of(Filters(since=prefer[0], until=prefer[1]))
-            for passage in fused.values():
-                if preferred.admits(passage.meta):  # undated passages are not admitted by a date window
-                    passage.score *= RECENCY_BOOST
-        return sorted(fused.values(), key=lambda p: p.score, reverse=True)[:k]
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._current: Snapshot | None = None
+        self._loading = threading.Lock()
+        self._stopped = threading.Event()
+
+    def current(self) -> Snapshot:
+        snapshot = self._current
+        if snapshot is None:
+            with self._loading:  # only the very first question waits, and only for the first load
+                if self._current is None:
+                    self._current = self._load()
+                snapshot = self._current
+        return snapshot
+
+    def refresh(self) -> bool:
+        """Switch to the store's newest generation if it changed; True when it did."""
+        current = self.current()
+        if current.index.generation() == current.generation:
+            return False
+        with self._loading:
+            self._current = self._load(current)
+        log.info("now answering from store generation %s", self._current.generation)
+        return True
+
+    def follow(self) -> None:
+        """Refresh every `store_poll_seconds` in a daemon thread, until `close()`."""
+
+        def loop() -> None:
+            while not self._stopped.wait(self.settings.store_poll_seconds):
+                try:
+                    self.refresh()
+                except Exception:  # the store may be mid-restart; keep serving what we have and try again
+                    log.exception("reading the store's new generation failed; still answering from the last one")
+
+        threading.Thread(target=loop, daemon=True, name="store-follower").start()
+
+    def close(self) -> None:
+        self._stopped.set()
+
+    def _load(self, previous: Snapshot | None = None) -> Snapshot:
+        # a fresh client: an embedded one opened before another process wrote never sees the new vectors
+        return Snapshot.load(open_index(self.settings, fresh=True), previous)

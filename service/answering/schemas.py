@@ -5,9 +5,8 @@ import unicodedata
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-
 from newsqa.store.models import source_key
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

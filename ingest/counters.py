@@ -1,4 +1,4 @@
-"""Counters a writer keeps (ingest), next to the API's own (service/observability.py). A long-running writer
+"""Counters a writer keeps (ingest), next to the API's own (service/api/prometheus.py). A long-running writer
 (`newsqa watch --metrics-port N`) serves them for Prometheus; an API process shows them at /metrics."""
 
 from prometheus_client import Counter

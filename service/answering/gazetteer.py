@@ -12,8 +12,7 @@ from functools import cache
 from typing import Any
 
 import pycountry
-
-from newsqa.service.lexical import fold
+from newsqa.service.answering.lexical import fold
 
 _NEWS_COUNTRY_NAMES = (
     "Russia", "Turkey", "Britain", "Great Britain", "UK", "England", "Scotland", "Wales", "Northern Ireland",

@@ -18,6 +18,8 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Turn
+from newsqa.service.slack.format import escape, plain, render_answer
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -25,8 +27,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from newsqa.errors import DeadlineExceeded, ModelUnavailable, NewsqaError, Overloaded, UsageError
-from newsqa.service.schemas import ChatRequest, ChatResponse, Turn
-from newsqa.service.slack_format import escape, plain, render_answer
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

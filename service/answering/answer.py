@@ -12,12 +12,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
-
-from newsqa.errors import InvalidRequest
-from newsqa.service import limits, recency
-from newsqa.service.candidates import answerable_by_candidates, candidates, pick
-from newsqa.service.context import Window, render_context, select_windows
-from newsqa.service.grounding import (
+from newsqa.service.answering import input_limits, recency
+from newsqa.service.answering.candidates import answerable_by_candidates, candidates, pick
+from newsqa.service.answering.context import Window, render_context, select_windows
+from newsqa.service.answering.grounding import (
     Verdict,
     clean_answer,
     echoes_question,
@@ -25,11 +23,11 @@ from newsqa.service.grounding import (
     ground,
     question_coverage,
 )
-from newsqa.service.lexical import Idf, fold, terms
-from newsqa.service.llm import build_chat_model, model_answers, model_calls
-from newsqa.service.prompts import chat_prompt, load_text
-from newsqa.service.retrieval import HybridRetriever, Passage
-from newsqa.service.schemas import (
+from newsqa.service.answering.lexical import Idf, fold, terms
+from newsqa.service.answering.llm import build_chat_model, model_answers, model_calls
+from newsqa.service.answering.prompts import chat_prompt, load_text
+from newsqa.service.answering.retrieval import HybridRetriever, Passage
+from newsqa.service.answering.schemas import (
     ChatRequest,
     ChatResponse,
     Citation,
@@ -38,10 +36,12 @@ from newsqa.service.schemas import (
     Timings,
     Usage,
 )
-from newsqa.service.store_view import StoreView
-from newsqa.service.verify import Verifier
-from newsqa.settings import Settings
+from newsqa.service.answering.snapshot import StoreView
+from newsqa.service.answering.verify import Verifier
 from newsqa.store.embedding import Embedder, get_embedder
+
+from newsqa.errors import InvalidRequest
+from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Answerer:
 
     def answer(self, request: ChatRequest, events: Events | None = None) -> ChatResponse:
         """The answer to `request`; `events`, when given, hears the stages and the model's draft tokens."""
-        limits.check(request, self.settings)
+        input_limits.check(request, self.settings)
         turn = _Turn(events)
         snapshot = self.store.current()  # one generation of the store for the whole question
         if snapshot.empty:
@@ -237,12 +237,12 @@ class Answerer:
     def _fit_windows(self, windows: list[Window], asked: str) -> tuple[list[Window], str]:
         """The best windows that fit the model's context beside the question (the question is never cut), and
         their rendered context."""
-        room = limits.prompt_room(self.settings, self._template_text("answer"))
+        room = input_limits.prompt_room(self.settings, self._template_text("answer"))
         context = render_context(windows)
-        while len(windows) > 1 and limits.tokens_at_most(context, asked) > room:
+        while len(windows) > 1 and input_limits.tokens_at_most(context, asked) > room:
             windows = windows[:-1]
             context = render_context(windows)
-        if limits.tokens_at_most(context, asked) > room:
+        if input_limits.tokens_at_most(context, asked) > room:
             raise InvalidRequest(("question",), "too long for the model's context")
         return windows, context
 
@@ -251,8 +251,8 @@ class Answerer:
                                                                                  f"{name}.user")
 
     def _standalone(self, question: str, request: ChatRequest, usage: Usage) -> str | None:
-        room = limits.prompt_room(self.settings, self._template_text("rewrite"))
-        turns = limits.fit_history(request.history[-self.settings.history_turns:], question, room)
+        room = input_limits.prompt_room(self.settings, self._template_text("rewrite"))
+        turns = input_limits.fit_history(request.history[-self.settings.history_turns:], question, room)
         if not turns:
             return None
         history = "\n".join(f"{t.role}: {t.content}" for t in turns)

@@ -18,10 +18,10 @@ HEADERS = {
 
 
 def mount_page(app: FastAPI) -> None:
-    page = (files("newsqa.service") / "web" / "index.html").read_text(encoding="utf-8")
+    page = (files("newsqa.service.api") / "web" / "index.html").read_text(encoding="utf-8")
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=HEADERS)
 
-    app.mount("/static", StaticFiles(packages=[("newsqa.service", "web")]), name="static")
+    app.mount("/static", StaticFiles(packages=[("newsqa.service.api", "web")]), name="static")

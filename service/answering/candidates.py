@@ -7,9 +7,8 @@ the dev set), so an answer it was unsure of is turned into a choice among what t
 import re
 
 import wordfreq
-
-from newsqa.service.context import Window
-from newsqa.service.lexical import fold
+from newsqa.service.answering.context import Window
+from newsqa.service.answering.lexical import fold
 
 _CONNECTOR = r"(?:of|the|and|for|de|du|van|von|bin|al|el|la|le|&)"
 _CAPITAL = r"(?:(?:al|el|bin|ibn)-)?[A-Z][\w'’.-]*"

@@ -5,7 +5,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from newsqa.service.schemas import ChatResponse, Citation
+from newsqa.service.answering.schemas import ChatResponse, Citation
 
 SECTION_LIMIT = 3_000  # Slack: section / context text; the message's `text` (40k) is this same string
 BLOCK_LIMIT = 50  # Slack: blocks per message

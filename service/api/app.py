@@ -13,18 +13,18 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.deadline import AskerGone
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse
+from newsqa.service.api.article_routes import articles_router
+from newsqa.service.api.guards import ApiKeys, BodyLimit, RateLimit, RequestIds
+from newsqa.service.api.page import mount_page
+from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer
+from newsqa.service.serving import Service
 from sse_starlette import EventSourceResponse
 
 from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
 from newsqa.logs import configure_logging, request_id
-from newsqa.service.answer import Answerer
-from newsqa.service.browse import articles_router
-from newsqa.service.deadline import AskerGone
-from newsqa.service.http_guards import ApiKeys, BodyLimit, RateLimit, RequestIds
-from newsqa.service.observability import IN_FLIGHT, REJECTED, install_metrics, record_answer
-from newsqa.service.page import mount_page
-from newsqa.service.schemas import ChatRequest, ChatResponse
-from newsqa.service.serving import Service
 from newsqa.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         threading.Thread(target=service.answerer.warm_up, daemon=True, name="warm-up").start()
         slack = None
         if settings.slack_bot_token and settings.slack_signing_secret:
-            from newsqa.service.slack import build_slack_app, mount_slack
+            from newsqa.service.slack.app import build_slack_app, mount_slack
 
             slack = build_slack_app(settings, service.answer)
             mount_slack(app, slack)

@@ -3,9 +3,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from newsqa.service.api.article_catalogue import (
+    ArticleDetail,
+    ArticlePage,
+    ArticleQuery,
+    Catalogue,
+    Catalogues,
+    SourceSummary,
+)
 
 from newsqa.errors import ArticleNotFound
-from newsqa.service.catalogue import ArticleDetail, ArticlePage, ArticleQuery, Catalogue, Catalogues, SourceSummary
 from newsqa.settings import Settings
 
 
