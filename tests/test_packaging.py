@@ -1,6 +1,7 @@
 """A plain (not editable) install of the wheel works from any folder: one `newsqa` package, prompts inside."""
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -65,3 +66,13 @@ def test_every_code_folder_installs_under_newsqa_without_links():
 def test_a_top_level_folder_is_not_a_second_copy_of_the_package():
     done = subprocess.run([sys.executable, "-c", "import service"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 1 and "import newsqa.service, not service" in done.stderr
+
+
+def test_the_readme_tree_names_every_module_and_folder_there_is():
+    tree = (REPO / "README.md").read_text().split("## How it works")[1].split("Processes of a deployment")[0]
+    folders = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
+    tracked = [Path(f) for f in run("git", "ls-files", "*.py", cwd=REPO).stdout.split()]
+    modules = {f.stem for f in tracked if f.parts[0] in folders and not f.stem.startswith("__")}
+    assert {m for m in modules if not re.search(rf"\b{m}\b", tree)} == set()
+    named = re.findall(r"^(?:  )?([a-z_]+)/ ", tree, re.MULTILINE)  # a folder at the top, or one in service/
+    assert [f for f in named if not (REPO / f).is_dir() and not (REPO / "service" / f).is_dir()] == []
