@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import SEED_FILE, make_settings
 from fastapi.testclient import TestClient
+from helpers import SEED_FILE, make_settings
 from hypothesis import HealthCheck, settings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.ingest.pipeline import ingest_paths

@@ -4,7 +4,7 @@ import re
 import time
 
 import pytest
-from conftest import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
+from helpers import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering import deadline
 from newsqa.service.answering.answer import Answerer

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import make_settings
 from fixtures.stubs import SiteStub
+from helpers import make_settings
 from newsqa.ingest.feeds import FeedConfig, read_feeds_file
 from newsqa.ingest.refresh import FeedReport, ingest_urls, refresh_feeds
 from newsqa.ingest.removal import remove_articles

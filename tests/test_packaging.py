@@ -8,7 +8,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from conftest import REPO, SEED_FILE, SEED_TITLE
+from helpers import REPO, SEED_FILE, SEED_TITLE
 from newsqa.service.answering.schemas import ChatResponse
 
 
