@@ -12,6 +12,8 @@ from newsqa.service.answering.schemas import ChatRequest
 
 from newsqa.errors import DeadlineExceeded
 
+pytestmark = pytest.mark.slow  # the only tests that load the GGUF: `pytest -m "not slow"` is the quick loop
+
 
 @pytest.fixture(scope="module")
 def answerer(seed_settings) -> Answerer:
