@@ -3,6 +3,7 @@
 import html
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,15 @@ def _svg(fig: Any) -> str:
     return svg[svg.index("<svg") :]  # drop the XML prolog so it can sit inline
 
 
-def _charts(agg: dict[str, Any], rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    import matplotlib
+NO_CHARTS = "report.html has no charts: matplotlib is not installed (pip install 'newsqa[eval]')"
+
+
+def _charts(agg: dict[str, Any], rows: list[dict[str, Any]]) -> list[tuple[str, str]] | None:
+    """None without matplotlib, an extra: a long run still ends with its numbers."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
@@ -172,9 +180,11 @@ def write_html(report: dict[str, Any], path: Path) -> None:
     meta, agg, rows = report["meta"], report["aggregates"], report["rows"]
     esc = html.escape
     summary = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in summary_rows(agg))
-    charts = "".join(
-        f"<figure><figcaption>{esc(t)}</figcaption>{svg}</figure>" for t, svg in _charts(agg, rows)
-    )
+    if (drawn := _charts(agg, rows)) is None:
+        print(NO_CHARTS, file=sys.stderr)
+        charts = f"<p>{esc(NO_CHARTS)}</p>"
+    else:
+        charts = "".join(f"<figure><figcaption>{esc(t)}</figcaption>{svg}</figure>" for t, svg in drawn)
     table = "".join(
         f"<tr class='{_row_verdict(r)}'><td>{esc(r['id'])}</td><td>{esc(r['question'])}</td>"
         f"<td>{esc('(unanswerable)' if r['gold']['unanswerable'] else ' / '.join(r['gold']['answers']))}</td>"

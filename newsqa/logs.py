@@ -12,7 +12,7 @@ from newsqa.settings import Settings
 
 request_id: ContextVar[str] = ContextVar("newsqa_request_id", default="-")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a client's X-Request-ID is echoed only when it is this tame
-_NOISY = ("httpx", "httpx2", "bm25s", "sentence_transformers", "transformers", "chromadb")
+_NOISY = ("httpx", "httpx2", "sentence_transformers", "transformers", "chromadb")
 
 
 def new_request_id(sent: str | None) -> str:

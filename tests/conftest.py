@@ -1,15 +1,11 @@
 """Shared fixtures: real Chroma, the real embedder, the repo's own demo corpus; the LLM is the only thing
-faked. Stub servers live in fixtures/stubs.py."""
+faked. Stub servers live in fixtures/stubs.py; paths and plain helpers in helpers.py."""
 
 import os
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
+from helpers import DEMO_DIR, SEED_FILE, make_settings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.settings import Settings
@@ -17,40 +13,6 @@ from newsqa.settings import Settings
 pytest_plugins = ["fixtures.stubs", "fixtures.processes"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REPO = Path(__file__).resolve().parent.parent
-DEMO_DIR = REPO / "demo"
-DEV_SET = REPO.parent / "shared" / "eval" / "realtimeqa-dev"  # external; only tests that need it may skip
-# The demo corpus' Syria–Iraq story: the seed article, retold in the project's own words.
-SEED_FILE = DEMO_DIR / "syria-iraq-foreign-minister-baghdad.txt"
-SEED_TITLE = "Syria's Interim Foreign Minister Visits Baghdad as Iraq Reports Death of IS Leader"
-SEED_SOURCE = "example-newswire.org"
-
-
-@contextmanager
-def running_uvicorn(app) -> Iterator[str]:
-    """A real uvicorn serving `app` on a free port of 127.0.0.1 in a thread; yields its base URL."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-    assert not thread.is_alive(), "uvicorn did not stop"
-
-
-def make_settings(data_dir: Path, **overrides) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir, **overrides)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi.testclient import TestClient
+from helpers import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest

@@ -5,8 +5,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import DEMO_DIR, SEED_SOURCE, SEED_TITLE, make_settings
 from fastapi.testclient import TestClient
+from helpers import DEMO_DIR, SEED_SOURCE, SEED_TITLE, make_settings
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.api.app import create_app
 

@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from conftest import DEMO_DIR
+from helpers import DEMO_DIR
 from newsqa.eval.bench import _percentiles, run_bench
 
 from newsqa.errors import UsageError

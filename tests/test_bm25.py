@@ -1,10 +1,13 @@
-"""The incremental BM25 ranks as a whole rebuild would, and as bm25s (which it replaced) does."""
+"""The incremental BM25 ranks as a whole rebuild would, and as bm25s (which it replaced) does; the
+stopwords are still bm25s's."""
 
 import random
 
 import bm25s
 import numpy as np
 import pytest
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+from newsqa.service.answering import lexical
 from newsqa.service.answering.bm25 import MAX_SEGMENTS, Bm25
 
 VOCABULARY = [f"w{i}" for i in range(300)]
@@ -64,3 +67,7 @@ def test_an_earlier_generation_still_answers_once_a_later_one_added_words():
     assert earlier.top(["who", "scored", "twice"], 5) == []
     assert earlier.top(["scored", "intelligence"], 5) == [(0, pytest.approx(earlier.top(["intelligence"], 5)[0][1]))]
     assert [p for p, _ in later.top(["scored"], 5)] == [2]
+
+
+def test_the_stopword_list_is_bm25s_english_plus():
+    assert set(lexical.DEFAULT_ENGLISH_STOPWORDS) == set(STOPWORDS_EN_PLUS)

@@ -6,8 +6,8 @@ import socket
 import subprocess
 import sys
 
-from conftest import DEMO_DIR, REPO
 from fixtures.processes import free_port, newsqa_env
+from helpers import DEMO_DIR, REPO
 
 STUB = REPO / "tests" / "fixtures" / "stubs.py"
 

@@ -1,6 +1,7 @@
 """The eval runner end to end, with a fake answer function in place of the model and index."""
 
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -167,6 +168,16 @@ def test_writes_json_markdown_and_html_reports(files, settings):
     assert "| Retrieval hit@5 | 1.000 |" in md and "evidence article gone missing" in md
     html = (out / "report.html").read_text()
     assert html.count("<svg") == 3 and "Accuracy per question type" in html
+
+
+def test_without_matplotlib_the_reports_are_written_and_say_what_to_install(files, settings, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it raises ImportError
+    assert run(files, settings, FakeBackend()) == 0
+    out = files[2]
+    assert load_report(out)["aggregates"]["accuracy"] == 1.0 and (out / "report.md").exists()
+    html = (out / "report.html").read_text()
+    assert "<svg" not in html and "pip install &#x27;newsqa[eval]&#x27;" in html
+    assert "matplotlib is not installed (pip install 'newsqa[eval]')" in capsys.readouterr().err
 
 
 def test_the_report_counts_quoted_answers_and_refusals_by_reason(files, settings):

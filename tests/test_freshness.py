@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DEMO_DIR, SEED_FILE, SEED_TITLE, make_settings
 from fixtures.processes import newsqa_env, serving
+from helpers import DEMO_DIR, SEED_FILE, SEED_TITLE, make_settings
 from newsqa.eval.crash_drill import write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DIR, DEV_SET, SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
+from helpers import DEMO_DIR, DEV_SET, SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
 from newsqa.ingest.loaders import LoadError, load_path, load_paths
 from newsqa.store.models import Article
 

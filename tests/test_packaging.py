@@ -9,7 +9,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from conftest import REPO, SEED_FILE, SEED_TITLE
+from helpers import REPO, SEED_FILE, SEED_TITLE
 from newsqa.service.answering.schemas import ChatResponse
 
 
@@ -57,7 +57,8 @@ def test_the_wheel_installs_into_a_fresh_venv_and_answers_from_there(tmp_path, o
 def test_every_code_folder_installs_under_newsqa_without_links():
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join((package, *init.parent.relative_to(REPO / folder).parts))
-             for package, folder in setuptools["package-dir"].items() for init in (REPO / folder).glob("**/__init__.py")}
+             for package, folder in setuptools["package-dir"].items()
+             for init in (REPO / folder).glob("**/__init__.py")}
     assert found == set(setuptools["packages"])
     tracked = run("git", "ls-files", "--stage", cwd=REPO).stdout.splitlines()
     assert [line for line in tracked if line.startswith("120000")] == []  # no symlinks: Windows clones work

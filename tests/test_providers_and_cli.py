@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, make_settings
 from fastapi.testclient import TestClient
 from fixtures.processes import newsqa_env
+from helpers import SEED_SOURCE, SEED_TITLE, make_settings
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.service.api.app import create_app

@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import SEED_FILE, SEED_SOURCE, make_settings
+from helpers import SEED_FILE, SEED_SOURCE, make_settings
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.lexical import terms

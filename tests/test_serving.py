@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import make_settings
 from fastapi.testclient import TestClient
+from helpers import make_settings, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering import deadline
 from newsqa.service.answering.answer import Answerer
@@ -53,8 +53,6 @@ def client(settings: Settings, seconds: float = 0.0) -> Iterator[TestClient]:
 @contextmanager
 def live(settings: Settings, seconds: float = 0.0) -> Iterator[tuple[str, object]]:
     """(base URL, app) of a real uvicorn on a free port."""
-    from conftest import running_uvicorn
-
     app = create_app(settings, answerer(settings, seconds))
     with running_uvicorn(app) as url:
         yield url, app

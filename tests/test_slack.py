@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Citation, Turn

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import DEMO_DIR, REPO, SEED_TITLE, make_settings, running_uvicorn
+from helpers import DEMO_DIR, REPO, SEED_TITLE, make_settings, running_uvicorn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult

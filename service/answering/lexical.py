@@ -9,11 +9,15 @@ from functools import lru_cache
 
 import Stemmer
 import wordfreq
-from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+# NLTK's English list (179 words), as chromadb==1.5.9 ships it: the same set bm25s's STOPWORDS_EN_PLUS
+# gave before (tests/test_bm25.py checks), with no dependency kept for a word list.
+from chromadb.utils.embedding_functions.schemas.bm25_tokenizer import DEFAULT_ENGLISH_STOPWORDS
 
 _STEMMER = Stemmer.Stemmer("english")
 # Question words and filler carry no evidence: "how many" is in every question and no article.
-_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"said", "says", "also", "would", "could", "many", "much", "week", "whose"}
+_STOPWORDS = frozenset(DEFAULT_ENGLISH_STOPWORDS) | {
+    "said", "says", "also", "would", "could", "many", "much", "week", "whose"}
 # "six months" and "6 months" are the same answer.
 _NUMBER_WORDS = {
     w: str(n)
