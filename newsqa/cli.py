@@ -46,10 +46,8 @@ def _user_errors() -> Iterator[None]:
 
 def _settings() -> Settings:
     """This process's settings, with logging set up from them; a bad variable ends in one line."""
-    try:
+    with _user_errors():
         settings = get_settings()
-    except ValidationError as exc:
-        _fail(f"invalid settings: {_validation_message(exc)}", 2)
     configure_logging(settings)
     return settings
 
