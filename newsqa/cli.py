@@ -264,6 +264,20 @@ def remove(
     typer.echo(f"removed {len(removed)} articles")
 
 
+@app.command("settings")
+def settings_text(
+    env_example: Annotated[bool, typer.Option("--env-example", help="Print .env.example.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's settings table.")] = False,
+) -> None:
+    """Print every setting with its default and meaning, as .env.example or the README's table."""
+    from newsqa.settings_docs import env_example as example_text
+    from newsqa.settings_docs import markdown as markdown_text
+
+    if env_example == markdown:
+        _fail("name one of --env-example or --markdown", 2)
+    typer.echo(example_text() if env_example else markdown_text(), nl=False)
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[Path, typer.Option(help="Gold questions (.jsonl): the dev set's or eval/gold format.")],

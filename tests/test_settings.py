@@ -1,4 +1,5 @@
-"""Settings: one typed class with bounds checked at start-up; .env.example works when copied as is."""
+"""Settings: one typed class with bounds checked at start-up; .env.example and the README's table are written
+from it and work as they are."""
 
 import subprocess
 import sys
@@ -13,8 +14,17 @@ from typer.testing import CliRunner
 
 from newsqa.cli import app
 from newsqa.settings import PROMPT_TEXT_TOKENS, Settings, allowed, get_settings
+from newsqa.settings_docs import README_END, README_START, env_example, markdown
 
 EXAMPLE = REPO / ".env.example"
+
+
+def test_env_example_and_the_readme_table_are_written_from_the_settings():
+    assert EXAMPLE.read_text() == env_example(), "run: newsqa settings --env-example > .env.example"
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index(README_START) : readme.index(README_END) + len(README_END)] + "\n"
+    assert table == markdown(), (f"README.md's settings table is stale: replace it, from {README_START} to "
+                                 f"{README_END}, with the output of `newsqa settings --markdown`")
 
 
 def test_the_example_copied_as_env_gives_the_offline_defaults(tmp_path, monkeypatch):
