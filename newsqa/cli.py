@@ -46,10 +46,8 @@ def _user_errors() -> Iterator[None]:
 
 def _settings() -> Settings:
     """This process's settings, with logging set up from them; a bad variable ends in one line."""
-    try:
+    with _user_errors():
         settings = get_settings()
-    except ValidationError as exc:
-        _fail(f"invalid settings: {_validation_message(exc)}", 2)
     configure_logging(settings)
     return settings
 
@@ -197,8 +195,11 @@ def serve(
     import uvicorn
 
     from newsqa.service.api.app import create_app
+    from newsqa.store.index import open_index
 
     settings = _settings()
+    with _user_errors():
+        open_index(settings)  # a store built with other settings is refused now, not at the first question
     typer.echo(f"newsqa API on http://{host}:{port} with {workers} worker(s)  (docs: http://{host}:{port}/docs)")
     log_level = settings.log_level.lower()
     with _user_errors():
@@ -266,6 +267,20 @@ def remove(
     typer.echo(f"removed {len(removed)} articles")
 
 
+@app.command("settings")
+def settings_text(
+    env_example: Annotated[bool, typer.Option("--env-example", help="Print .env.example.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's settings table.")] = False,
+) -> None:
+    """Print every setting with its default and meaning, as .env.example or the README's table."""
+    from newsqa.settings_docs import env_example as example_text
+    from newsqa.settings_docs import markdown as markdown_text
+
+    if env_example == markdown:
+        _fail("name one of --env-example or --markdown", 2)
+    typer.echo(example_text() if env_example else markdown_text(), nl=False)
+
+
 @app.command("eval")
 def evaluate(
     questions: Annotated[Path, typer.Option(help="Gold questions (.jsonl): the dev set's or eval/gold format.")],
@@ -298,9 +313,11 @@ def slack() -> None:
     from newsqa.service.answering.answer import Answerer
     from newsqa.service.serving import Service
     from newsqa.service.slack.app import run_socket_mode
+    from newsqa.store.index import open_index
 
     settings = _settings()
     with _user_errors():
+        open_index(settings)  # a store built with other settings is refused now, not at the first question
         answerer = Answerer.from_settings(settings)
         answerer.store.follow()
         try:

@@ -69,3 +69,19 @@ class UsageError(NewsqaError):
 
     exit_code = 2
     status = 400
+
+
+class InvalidSettings(NewsqaError):
+    """A setting's value is refused at start-up; the message names its variable and what it may be."""
+
+    exit_code = 2
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"invalid settings: {detail}")
+
+
+class IndexSettingsDiffer(NewsqaError):
+    """The store was built with other values of the settings that define what it holds than this process has:
+    chunks cut or embedded otherwise would not compare with the stored ones."""
+
+    exit_code = 2

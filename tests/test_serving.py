@@ -142,7 +142,8 @@ def test_a_body_over_the_limit_is_a_413_whether_or_not_it_declares_its_length(se
 
 
 def test_long_history_is_trimmed_oldest_first_to_fit_the_models_context(seed_settings, openai_stub):
-    settings = seed_with(seed_settings, llm_provider="openai", llm_base_url=f"{openai_stub.url}/v1", llm_ctx=1200)
+    settings = seed_with(seed_settings, llm_provider="openai", llm_base_url=f"{openai_stub.url}/v1", llm_ctx=1200,
+                         max_question_chars=300)  # a 2000-character question would not fit: refused at start-up
     openai_stub.replies.extend(["Who killed al-Rufayi?", WHO_ANSWER])
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i} " + "w" * 1900}
                for i in range(6)]

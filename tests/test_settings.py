@@ -1,20 +1,30 @@
-"""Settings: one typed class; .env.example documents every variable and works when copied as is."""
+"""Settings: one typed class with bounds checked at start-up; .env.example and the README's table are written
+from it and work as they are."""
 
+import subprocess
+import sys
 from pathlib import Path
 
-from newsqa.settings import Settings
+import pytest
+from conftest import REPO
+from newsqa.service.answering.input_limits import prompt_room
+from newsqa.service.answering.prompts import load_text
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
-EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+from newsqa.cli import app
+from newsqa.settings import PROMPT_TEXT_TOKENS, Settings, allowed, get_settings
+from newsqa.settings_docs import README_END, README_START, env_example, markdown
+
+EXAMPLE = REPO / ".env.example"
 
 
-def test_env_example_lists_every_setting_with_a_comment():
-    lines = EXAMPLE.read_text().splitlines()
-    for name, field in Settings.model_fields.items():
-        variable = field.validation_alias or f"NEWSQA_{name.upper()}"
-        [index] = [i for i, line in enumerate(lines) if line.startswith(f"{variable}=")]
-        while index > 0 and "=" in lines[index - 1] and not lines[index - 1].startswith("#"):
-            index -= 1  # a group of related variables shares the comment above it
-        assert lines[index - 1].startswith("# "), f"{variable} has no comment above it"
+def test_env_example_and_the_readme_table_are_written_from_the_settings():
+    assert EXAMPLE.read_text() == env_example(), "run: newsqa settings --env-example > .env.example"
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index(README_START) : readme.index(README_END) + len(README_END)] + "\n"
+    assert table == markdown(), (f"README.md's settings table is stale: replace it, from {README_START} to "
+                                 f"{README_END}, with the output of `newsqa settings --markdown`")
 
 
 def test_the_example_copied_as_env_gives_the_offline_defaults(tmp_path, monkeypatch):
@@ -23,3 +33,55 @@ def test_the_example_copied_as_env_gives_the_offline_defaults(tmp_path, monkeypa
     assert settings.llm_provider == "local" and settings.chroma_host is None
     assert settings.embedding_model_path is None and settings.slack_bot_token is None  # empty means unset
     assert settings.model_cache_dir == Path.home() / ".cache" / "newsqa"  # "~" expanded
+    assert settings == Settings(_env_file=None)
+
+
+def test_every_number_has_bounds():
+    numbers = {name: field for name, field in Settings.model_fields.items()
+               if field.annotation in (int, float, int | None, float | None)}
+    assert len(numbers) > 40
+    assert [name for name, field in numbers.items() if not allowed(field)] == []
+
+
+def test_a_bad_value_stops_the_cli_with_one_line_naming_the_variable_and_its_range(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NEWSQA_DATA_DIR": str(tmp_path / "data"),
+           "NEWSQA_LLM_CTX": "100"}
+    done = subprocess.run([sys.executable, "-m", "newsqa", "ask", "Who killed al-Rufayi?"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == ("error: invalid settings: NEWSQA_LLM_CTX: Input should be greater than or equal to 512 "
+                           "(allowed: at least 512, at most 131072)\n")
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize(("command", "variable", "value", "says"), [
+    (["serve"], "NEWSQA_MIN_QUESTION_COVERAGE", "1.5", "at least 0, at most 1"),
+    (["ingest", "demo"], "NEWSQA_CHUNK_OVERLAP_TOKENS", "-1", "at least 0, at most 128"),
+    (["check"], "NEWSQA_LLM_THREADS", "zero", "at least 1"),
+])
+def test_every_command_refuses_a_bad_value_before_it_starts(monkeypatch, tmp_path, command, variable, value, says):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, command)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"invalid settings: {variable}: " in result.output and f"(allowed: {says})" in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_context_too_small_for_the_longest_question_is_refused_naming_what_to_change():
+    with pytest.raises(ValidationError, match="NEWSQA_LLM_CTX=2000 is too small.*at least 2800"):
+        Settings(_env_file=None, llm_ctx=2000)
+    Settings(_env_file=None, llm_ctx=2000, max_question_chars=1200)  # a shorter longest question fits
+
+
+def test_at_the_smallest_context_allowed_the_shipped_prompt_holds_the_longest_question_and_a_passage():
+    smallest = Settings(_env_file=None, llm_ctx=2800)
+    template = load_text(None, "answer.system") + load_text(None, "answer.user")
+    headline = 150  # a long headline with its dateline, and the passage's number
+    assert smallest.llm_ctx == smallest.llm_max_tokens + PROMPT_TEXT_TOKENS + 2000 + 240  # the smallest indeed
+    assert prompt_room(smallest, template) >= smallest.max_question_chars + smallest.window_chars + headline
