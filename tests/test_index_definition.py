@@ -2,7 +2,7 @@
 store opened with others refuses, for reading as for writing, losing nothing: real Chroma, embedded and server."""
 
 import pytest
-from conftest import SEED_FILE, make_settings
+from helpers import SEED_FILE, make_settings
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.schemas import ChatRequest
 from newsqa.store.embedding import default_model_path, model_name

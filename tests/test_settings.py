@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 from newsqa.service.answering.input_limits import prompt_room
 from newsqa.service.answering.prompts import load_text
 from pydantic import ValidationError
