@@ -9,6 +9,7 @@ import re
 import wordfreq
 from newsqa.service.answering.context import Window
 from newsqa.service.answering.lexical import fold
+from newsqa.service.answering.vocabulary import SCALES, TENS, UNITS, any_of
 
 _CONNECTOR = r"(?:of|the|and|for|de|du|van|von|bin|al|el|la|le|&)"
 _CAPITAL = r"(?:(?:al|el|bin|ibn)-)?[A-Z][\w'’.-]*"
@@ -18,9 +19,9 @@ _UNIT = (r"(?:%|percent|per cent|(?:square |cubic )?(?:kilo|centi|milli)?met(?:r
          r"inches|(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds|euros?|dollars|yen|yuan|rupees|degrees|[CF]\b|mph|"
          r"km/h|knots|GB|MB|TB|years?|months?|weeks?|days?|hours?|minutes?|seconds?|people|votes?|seats?|points?|"
          r"homes|households|jobs|units|staff|workers)(?:\s+(?:per|an?)\s+(?:hour|day|week|month|year|second))?")
-_SCALE = r"(?:hundred|thousand|million|billion|trillion)"
-_NUMBER_WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-                 r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)")
+_SCALE = any_of(SCALES)
+# Not "zero": this list never had it, and offering it would change the options the model is shown.
+_NUMBER_WORDS = any_of(w for w in (*UNITS, *TENS) if w != "zero")
 # "$412 million", "1.5 million euros", "98 kilometres per hour", "nine days", "7–2", "6.5 percent"
 _FIGURE = re.compile(
     rf"(?:[$£€]\s?)?\b(?:\d[\d,.]*(?:[–-]\d[\d,.]*)?|{_NUMBER_WORDS}(?:-{_NUMBER_WORDS})?)\b"

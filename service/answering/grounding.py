@@ -13,6 +13,7 @@ from newsqa.service.answering.context import Window
 from newsqa.service.answering.gazetteer import is_country, is_state
 from newsqa.service.answering.lexical import Idf, split_sentences, terms
 from newsqa.service.answering.retrieval import Passage
+from newsqa.service.answering.vocabulary import SCALES, TENS, UNITS, any_of
 
 # Only a reply that is wholly a refusal counts as one: "Unknown gunmen" is an answer.
 _NOT_FOUND = re.compile(
@@ -27,10 +28,8 @@ _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|long|far|old|big|high|heavy|deep|fast|large|tall|wide)\b"
     r"|\bwhat (?:percentage|number|share|proportion)\b|\bby how much\b", re.IGNORECASE)
 _ASKS_TIME = re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|month|time)\b", re.IGNORECASE)
-_NUMBER = re.compile(
-    r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|"
-    r"fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|dozens?|half|double|twice)\b",
-    re.IGNORECASE)
+# "\w+teen" was written for thirteen to nineteen; it also takes "umpteen", and "canteen" (kept as it was).
+_NUMBER = re.compile(rf"\d|\b(?:{any_of([*UNITS, *TENS, *SCALES])}|\w+teen|dozens?|half|double|twice)\b", re.IGNORECASE)
 _TIME = re.compile(
     r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar"
     r"|apr|jun|jul|aug|sept?|oct|nov|dec)\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
