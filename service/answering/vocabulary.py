@@ -12,6 +12,14 @@ UNITS = {w: n for n, w in enumerate(
 TENS = {w: 10 * n for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
 SCALES = {"hundred": 10**2, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+MONTH_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec")
+
+# "How many", "how long", "how tall": after "how", these ask for an amount, which is a number. Not "often":
+# "daily" and "once a week" answer "how often" without one.
+HOW_MUCH = ("many", "much", "long", "far", "old", "big", "high", "heavy", "deep", "fast", "large", "tall", "wide")
+
 
 def any_of(words: Iterable[str]) -> str:
     """A regex group that matches any of the words."""
