@@ -1,7 +1,7 @@
 """Start the team layout on loopback: one Chroma server, one OpenAI-compatible LLM server (yours, or one this
 script starts), optionally an ingest, N API workers; then check that a question is answered with a citation.
 
-    python deploy/local.py --workers 2 --llm-url http://127.0.0.1:11434/v1 --llm-model qwen2.5:1.5b \\
+    python deploy/local.py --workers 2 --llm-url http://127.0.0.1:11434/v1 --llm-model qwen2.5-coder:1.5b-instruct \\
         --ingest demo --question "Who killed al-Rufayi?"
 
 Runs until Ctrl-C (or SIGTERM), stopping everything it started; with --check-only it stops after the check and
