@@ -1,7 +1,7 @@
 """Start the team layout on loopback: one Chroma server, one OpenAI-compatible LLM server (yours, or one this
 script starts), optionally an ingest, N API workers; then check that a question is answered with a citation.
 
-    python deploy/local.py --workers 2 --llm-url http://127.0.0.1:11434/v1 --llm-model qwen2.5:1.5b \\
+    python deploy/local.py --workers 2 --llm-url http://127.0.0.1:11434/v1 --llm-model qwen2.5-coder:1.5b-instruct \\
         --ingest demo --question "Who killed al-Rufayi?"
 
 Runs until Ctrl-C (or SIGTERM), stopping everything it started; with --check-only it stops after the check and
@@ -17,26 +17,20 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
 
-from newsqa.processes import chroma_server, stop
+from newsqa.processes import NotUp, chroma_server, stop, wait_until_up
 
 STARTUP_S = 120.0  # API workers load the embedder and read the store before they answer
 
 
-def wait_for_port(port: int, process: subprocess.Popen | None, timeout: float = STARTUP_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            sys.exit(f"error: the process for port {port} exited with {process.returncode}")
-        with socket.socket() as s:
-            s.settimeout(1)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    sys.exit(f"error: nothing answered on port {port} within {timeout:.0f} s")
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager
@@ -48,18 +42,6 @@ def child(command: list[str], env: dict[str, str] | None = None) -> Iterator[sub
         yield process
     finally:
         stop(process)
-
-
-def wait_until_healthy(api: str, process: subprocess.Popen, timeout: float = STARTUP_S) -> None:
-    """The port opens before the workers have started: wait until one of them answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{api}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.5)
-    sys.exit(f"error: the API at {api} did not become healthy")
 
 
 def ask(api: str, question: str, timeout: float) -> dict:
@@ -100,7 +82,8 @@ def main() -> int:
         started.enter_context(chroma_server(args.chroma_path, args.chroma_port))
         if args.llm_command:
             command = shlex.split(args.llm_command.replace("{port}", str(args.llm_port)))
-            wait_for_port(args.llm_port, started.enter_context(child(command)))
+            wait_until_up(partial(port_open, args.llm_port), started.enter_context(child(command)), STARTUP_S,
+                          what=f"the LLM server on port {args.llm_port}")
         if args.ingest:
             done = subprocess.run([*newsqa, "ingest", *map(str, args.ingest)], env=env)
             if done.returncode != 0:
@@ -109,8 +92,7 @@ def main() -> int:
         api = f"http://127.0.0.1:{args.api_port}"
         serve = [*newsqa, "serve", "--host", "127.0.0.1", "--port", str(args.api_port), "--workers", str(args.workers)]
         workers = started.enter_context(child(serve, env))
-        wait_for_port(args.api_port, workers)
-        wait_until_healthy(api, workers)
+        wait_until_up(f"{api}/healthz", workers, STARTUP_S)  # not the port: it opens before the workers start
         body = ask(api, args.question, timeout=30)
         if body.get("refused", True):
             print(f"error: {args.question!r} was not answered: {body}", file=sys.stderr)
@@ -132,4 +114,7 @@ def with_ctrl_c() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except NotUp as exc:  # raised inside main's ExitStack, which has stopped everything started by then
+        sys.exit(f"error: {exc}")

@@ -5,17 +5,12 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
+from newsqa.service.answering.vocabulary import SCALES, TENS, UNITS
+
 ARTICLES = {"a", "an", "the"}
-_UNITS = {
-    w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen".split()
-    )
-}
-_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_NUMBER_WORDS = _UNITS.keys() | _TENS.keys() | _SCALES.keys() | {"hundred"}
+# "hundred" multiplies within a group ("three hundred"); these close one ("three hundred thousand").
+_SCALES = {w: value for w, value in SCALES.items() if w != "hundred"}
+_NUMBER_WORDS = UNITS.keys() | TENS.keys() | SCALES.keys()
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -47,14 +42,14 @@ def _numbers_to_digits(tokens: list[str]) -> list[str]:
                 if last:  # two numerals in a row ("2021 2022") are two numbers
                     break
                 current, last = float(tok), "digit"
-            elif tok in _UNITS:
+            elif tok in UNITS:
                 if last in ("digit", "unit"):
                     break
-                current, last = current + _UNITS[tok], "unit"
-            elif tok in _TENS:
+                current, last = current + UNITS[tok], "unit"
+            elif tok in TENS:
                 if last in ("digit", "unit", "tens"):
                     break
-                current, last = current + _TENS[tok], "tens"
+                current, last = current + TENS[tok], "tens"
             elif tok == "hundred":
                 current, last = (current or 1) * 100, "hundred"
             elif tok in _SCALES:

@@ -3,8 +3,9 @@ the pipeline (writer lock, all or nothing per article). A failure is reported wi
 stops nothing but its own feed or item."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from newsqa.ingest.feed_state import FeedState
 from newsqa.ingest.feeds import BadFeed, FeedConfig, FeedItem, parse_feed
@@ -51,13 +52,20 @@ class FeedReport:
 def refresh_feeds(feeds: list[FeedConfig], settings: Settings,
                   stop: threading.Event | None = None) -> Iterator[FeedReport]:
     """Each feed in turn, its report as soon as it is done; `stop` set ends the round between items."""
-    stop = stop or threading.Event()
+    for _, refresh in feed_round(feeds, settings, stop or threading.Event()):
+        yield refresh()
+
+
+def feed_round(feeds: list[FeedConfig], settings: Settings,
+               stop: threading.Event) -> Iterator[tuple[FeedConfig, Callable[[], FeedReport]]]:
+    """Each feed with the call that refreshes it, so the caller decides what an unexpected failure does; `stop`
+    set ends the round before the next feed (and, inside a feed, between items)."""
     state = FeedState.load(settings.data_dir)
     with PoliteClient(settings) as client:  # robots.txt and host pacing are kept for one round
         for feed in feeds:
             if stop.is_set():
                 return
-            yield refresh_feed(feed, client, state, settings, stop)
+            yield feed, partial(refresh_feed, feed, client, state, settings, stop)
 
 
 def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, settings: Settings,

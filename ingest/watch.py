@@ -8,10 +8,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from newsqa.ingest.feed_state import FeedState
 from newsqa.ingest.feeds import FeedConfig
-from newsqa.ingest.fetch import PoliteClient
-from newsqa.ingest.refresh import FeedReport, refresh_feed
+from newsqa.ingest.refresh import FeedReport, feed_round
 
 from newsqa.settings import Settings
 
@@ -23,16 +21,12 @@ def watch(feeds: list[FeedConfig], settings: Settings, stop: threading.Event) ->
     due = [0.0] * len(feeds)  # monotonic time of each feed's next refresh
     while not stop.is_set():
         ready = [i for i, when in enumerate(due) if when <= time.monotonic()]
-        with PoliteClient(settings) as client:  # robots.txt and host pacing are kept for one round
-            state = FeedState.load(settings.data_dir)
-            for i in ready:
-                if stop.is_set():
-                    break
-                try:
-                    log_report(refresh_feed(feeds[i], client, state, settings, stop))
-                except Exception:  # a bug met in one feed's content is logged; it does not end the watch
-                    log.exception("feed %s: failed unexpectedly", feeds[i].url)
-                due[i] = time.monotonic() + 60 * (feeds[i].refresh_minutes or settings.feed_refresh_minutes)
+        for n, (feed, refresh) in enumerate(feed_round([feeds[i] for i in ready], settings, stop)):
+            try:
+                log_report(refresh())
+            except Exception:  # a bug met in one feed's content is logged; it does not end the watch
+                log.exception("feed %s: failed unexpectedly", feed.url)
+            due[ready[n]] = time.monotonic() + 60 * (feed.refresh_minutes or settings.feed_refresh_minutes)
         stop.wait(max(0.0, min(due) - time.monotonic()))
     log.info("watch stopped")
 

@@ -9,6 +9,7 @@ import re
 import wordfreq
 from newsqa.service.answering.context import Window
 from newsqa.service.answering.lexical import fold
+from newsqa.service.answering.vocabulary import HOW_MUCH, MONTH_ABBREVIATIONS, MONTHS, SCALES, TENS, UNITS, any_of
 
 _CONNECTOR = r"(?:of|the|and|for|de|du|van|von|bin|al|el|la|le|&)"
 _CAPITAL = r"(?:(?:al|el|bin|ibn)-)?[A-Z][\w'’.-]*"
@@ -18,24 +19,23 @@ _UNIT = (r"(?:%|percent|per cent|(?:square |cubic )?(?:kilo|centi|milli)?met(?:r
          r"inches|(?:kilo)?grams?|kg|g|tonnes?|tons?|pounds|euros?|dollars|yen|yuan|rupees|degrees|[CF]\b|mph|"
          r"km/h|knots|GB|MB|TB|years?|months?|weeks?|days?|hours?|minutes?|seconds?|people|votes?|seats?|points?|"
          r"homes|households|jobs|units|staff|workers)(?:\s+(?:per|an?)\s+(?:hour|day|week|month|year|second))?")
-_SCALE = r"(?:hundred|thousand|million|billion|trillion)"
-_NUMBER_WORDS = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-                 r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)")
+_SCALE = any_of(SCALES)
+# Not "zero": this list never had it, and offering it would change the options the model is shown.
+_NUMBER_WORDS = any_of(w for w in (*UNITS, *TENS) if w != "zero")
 # "$412 million", "1.5 million euros", "98 kilometres per hour", "nine days", "7–2", "6.5 percent"
 _FIGURE = re.compile(
     rf"(?:[$£€]\s?)?\b(?:\d[\d,.]*(?:[–-]\d[\d,.]*)?|{_NUMBER_WORDS}(?:-{_NUMBER_WORDS})?)\b"
     rf"(?:\s+{_SCALE})?(?:\s*{_UNIT}\b)?", re.IGNORECASE)
-_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
-          r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?")
+_MONTH = any_of(MONTHS + MONTH_ABBREVIATIONS) + r"\.?"
 # "11 March 2025", "March 11, 2025", "2 June"
 _DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?|{_MONTH}\s+\d{{1,2}}(?:,\s+\d{{4}})?)\b")
 _POSSESSIVE = re.compile(r"['’]s$")
 _COMMON_WORD_ZIPF = 4.5  # a lone capitalised word this common is a sentence's first word, not a name
 
 
-# "Why ...?" and "How did ...?" want a reason or a manner, which no name, figure or date is.
-_ASKS_REASON_OR_MANNER = re.compile(r"^\W*(?:why\b|how\b(?!\s+(?:many|much|long|far|old|big|high|heavy|deep|fast|large|"
-                                    r"tall|wide|often)\b))", re.IGNORECASE)
+# "Why ...?" and "How did ...?" want a reason or a manner, which no name, figure or date is. "How often" wants a
+# frequency, which a figure or date can be ("every 10 minutes"), though not always a number ("daily").
+_ASKS_REASON_OR_MANNER = re.compile(rf"^\W*(?:why\b|how\b(?!\s+{any_of((*HOW_MUCH, 'often'))}\b))", re.IGNORECASE)
 
 
 def answerable_by_candidates(question: str) -> bool:

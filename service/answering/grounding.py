@@ -13,6 +13,7 @@ from newsqa.service.answering.context import Window
 from newsqa.service.answering.gazetteer import is_country, is_state
 from newsqa.service.answering.lexical import Idf, split_sentences, terms
 from newsqa.service.answering.retrieval import Passage
+from newsqa.service.answering.vocabulary import HOW_MUCH, MONTH_ABBREVIATIONS, MONTHS, SCALES, TENS, UNITS, any_of
 
 # Only a reply that is wholly a refusal counts as one: "Unknown gunmen" is an answer.
 _NOT_FOUND = re.compile(
@@ -24,16 +25,13 @@ _NOT_FOUND = re.compile(
 _MARKERS = re.compile(r"\s*\[(?:passages?\s*)?\d+(?:\s*[,;–-]\s*(?:passages?\s*)?\d+)*\]", re.IGNORECASE)
 # What kind of answer a question asks for, and whether an answer is of that kind ("how many" wants a number).
 _ASKS_NUMBER = re.compile(
-    r"\bhow (?:many|much|long|far|old|big|high|heavy|deep|fast|large|tall|wide)\b"
+    rf"\bhow {any_of(HOW_MUCH)}\b"
     r"|\bwhat (?:percentage|number|share|proportion)\b|\bby how much\b", re.IGNORECASE)
 _ASKS_TIME = re.compile(r"\bwhen\b|\b(?:what|which) (?:year|day|date|month|time)\b", re.IGNORECASE)
-_NUMBER = re.compile(
-    r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|"
-    r"fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|dozens?|half|double|twice)\b",
-    re.IGNORECASE)
+# "\w+teen" was written for thirteen to nineteen; it also takes "umpteen", and "canteen" (kept as it was).
+_NUMBER = re.compile(rf"\d|\b(?:{any_of([*UNITS, *TENS, *SCALES])}|\w+teen|dozens?|half|double|twice)\b", re.IGNORECASE)
 _TIME = re.compile(
-    r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar"
-    r"|apr|jun|jul|aug|sept?|oct|nov|dec)\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
+    rf"\d|\b{any_of(MONTHS + MONTH_ABBREVIATIONS)}\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
     r"|\b(?:today|yesterday|tomorrow|tonight|week|weekend|month|year|spring|summer|autumn|fall|winter|morning|"
     r"afternoon|evening|night|noon|midnight|decade|century|ago)\b", re.IGNORECASE)
 _ASKS_COUNTRY = re.compile(r"\b(?:which|what)\s+(?:[\w.-]+\s+){0,2}?(?:country|nation)\b(?!-)", re.IGNORECASE)

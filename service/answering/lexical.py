@@ -13,19 +13,14 @@ import wordfreq
 # NLTK's English list (179 words), as chromadb==1.5.9 ships it: the same set bm25s's STOPWORDS_EN_PLUS
 # gave before (tests/test_bm25.py checks), with no dependency kept for a word list.
 from chromadb.utils.embedding_functions.schemas.bm25_tokenizer import DEFAULT_ENGLISH_STOPWORDS
+from newsqa.service.answering.vocabulary import TENS, UNITS
 
 _STEMMER = Stemmer.Stemmer("english")
 # Question words and filler carry no evidence: "how many" is in every question and no article.
 _STOPWORDS = frozenset(DEFAULT_ENGLISH_STOPWORDS) | {
     "said", "says", "also", "would", "could", "many", "much", "week", "whose"}
-# "six months" and "6 months" are the same answer.
-_NUMBER_WORDS = {
-    w: str(n)
-    for n, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90"}
+# "six months" and "6 months" are the same answer; "hundred" and "million" stay words ("two million": "2", "million").
+_NUMBER_WORDS = {w: str(n) for w, n in (UNITS | TENS).items()}
 _THOUSANDS = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])|\n+")

@@ -167,7 +167,11 @@ function showStage(view, { stage, passages }) {
   } else if (stage === "retrieving") {
     label = "Searching the articles";
   }
-  if (stage === "generating" && view.draft) { // a new draft (say, a choice after an echo) replaces the last
+  // The server sends "generating" once, before the first token. A second reply of the model (its choice among
+  // the passages' names, after an echo or an answer that did not stand) comes after "verifying" and streams on
+  // into the same draft; the answer then replaces the whole draft. Were "generating" ever sent again, its draft
+  // would start afresh.
+  if (stage === "generating" && view.draft) {
     view.reply.replaceChildren();
     view.draft = null;
   }
