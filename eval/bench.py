@@ -6,17 +6,16 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from newsqa.errors import UsageError
 from newsqa.eval.measures import percentile
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest
+from newsqa.settings import Settings
 from newsqa.store.embedding import get_embedder
 from newsqa.store.models import Article
-
-from newsqa.errors import UsageError
-from newsqa.settings import Settings
 
 
 def _percentiles(values: list[float]) -> str:

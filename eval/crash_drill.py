@@ -18,11 +18,10 @@ from pathlib import Path
 
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
+from newsqa.settings import Settings
 from newsqa.store.check import find_problems
 from newsqa.store.index import open_index
 from newsqa.store.models import Article
-
-from newsqa.settings import Settings
 
 
 def differences(settings: Settings, articles: Path) -> list[str]:

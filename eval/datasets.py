@@ -11,10 +11,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from newsqa.eval.measures import normalize
-from newsqa.service.answering.schemas import Turn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from newsqa.eval.measures import normalize
+from newsqa.service.answering.schemas import Turn
 from newsqa.settings import Settings
 
 # Dev-set evidence whose `match` starts with this is a best-effort guess, not gold (see eval/README.md).

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
+
 from newsqa.service.answering.schemas import ChatResponse
 
 QUESTION = "Who killed al-Rufayi?"

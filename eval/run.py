@@ -14,9 +14,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock
+from tqdm import tqdm
+
 import newsqa.ingest as ingest
 import newsqa.store as store
-from filelock import FileLock
+from newsqa.errors import UsageError
 from newsqa.eval import gate, report
 from newsqa.eval.datasets import GoldQuestion, load_articles, load_questions, resolve_evidence
 from newsqa.eval.measures import rank_articles
@@ -26,9 +29,6 @@ from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.prompts import prompts_root
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
-from tqdm import tqdm
-
-from newsqa.errors import UsageError
 from newsqa.settings import Settings
 
 MODES = ("open", "choices")

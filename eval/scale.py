@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+
+from newsqa.errors import UsageError
 from newsqa.eval.bench import read_questions
 from newsqa.eval.measures import percentile
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
+from newsqa.processes import chroma_server
 from newsqa.service.answering.retrieval import HybridRetriever
 from newsqa.service.answering.snapshot import StoreView
+from newsqa.settings import Settings
 from newsqa.store.embedding import get_embedder
 from newsqa.store.index import Index, StoredArticle, open_index
 from newsqa.store.models import Article, Chunk
-
-from newsqa.errors import UsageError
-from newsqa.processes import chroma_server
-from newsqa.settings import Settings
 
 SIZES = (10_000, 100_000)
 NEW_ARTICLES = 10  # what a feed adds in one round

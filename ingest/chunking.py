@@ -1,10 +1,10 @@
 """Articles → sentence-aware, token-bounded, overlapping Chunks that know where they came from."""
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
-from newsqa.store.embedding import get_embedder
-from newsqa.store.models import Article, Chunk
 
 from newsqa.settings import Settings
+from newsqa.store.embedding import get_embedder
+from newsqa.store.models import Article, Chunk
 
 # Paragraphs first, then sentences, then clauses: a chunk ends at the largest boundary that fits.
 SEPARATORS = ["\n\n", "\n", r"(?<=[.!?])\s+", r"(?<=[;:])\s+", r"(?<=,)\s+", r"\s+", ""]

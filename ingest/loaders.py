@@ -10,11 +10,11 @@ from pathlib import Path
 
 import trafilatura
 from dateutil import parser as dateparser
-from newsqa.ingest.normalise import normalise_text, normalise_title
-from newsqa.store.models import Article, source_key
 from trafilatura.settings import Document
 
+from newsqa.ingest.normalise import normalise_text, normalise_title
 from newsqa.settings import Settings
+from newsqa.store.models import Article, source_key
 
 TEXT_SUFFIXES = {".txt", ".md"}
 JSON_SUFFIXES = {".json", ".jsonl"}

@@ -6,12 +6,12 @@ A page's self-declared canonical url is trusted only on the host it was fetched 
 be another outlet's story."""
 
 from courlan import normalize_url
+
 from newsqa.ingest.feeds import FeedItem
 from newsqa.ingest.fetch import Fetched
 from newsqa.ingest.loaders import extract_html, make_article
-from newsqa.store.models import Article, source_key
-
 from newsqa.settings import Settings
+from newsqa.store.models import Article, source_key
 
 
 def page_article(page: Fetched, settings: Settings, item: FeedItem | None = None,

@@ -8,17 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.counters import count_ingest
 from newsqa.ingest.loaders import LoadError, load_paths
 from newsqa.ingest.removal import published_before, retention_cutoff
+from newsqa.settings import Settings
 from newsqa.store.check import adopt_legacy, find_problems, repair
 from newsqa.store.embedding import Embedder, get_embedder
 from newsqa.store.index import Index, StoredArticle, open_index, writer_lock
 from newsqa.store.models import Article, Chunk
-from tqdm import tqdm
-
-from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,17 +7,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
+from newsqa.errors import NewsqaError
 from newsqa.ingest.feed_state import FeedState
 from newsqa.ingest.feeds import BadFeed, FeedConfig, FeedItem, parse_feed
 from newsqa.ingest.fetch import FetchFailed, PoliteClient
 from newsqa.ingest.loaders import BadArticle, LoadError
 from newsqa.ingest.pages import item_article, item_text, page_article
 from newsqa.ingest.pipeline import IngestSummary, ingest_items
+from newsqa.settings import Settings
 from newsqa.store.index import StoredArticle, open_index
 from newsqa.store.models import Article, url_key
-
-from newsqa.errors import NewsqaError
-from newsqa.settings import Settings
 
 
 @dataclass

@@ -4,10 +4,9 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from newsqa.settings import Settings
 from newsqa.store.index import open_index, writer_lock
 from newsqa.store.models import source_key
-
-from newsqa.settings import Settings
 
 DAY_SECONDS = 86_400
 

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 from newsqa.ingest.feeds import FeedConfig
 from newsqa.ingest.refresh import FeedReport, feed_round
-
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from newsqa.service.answering import deadline
-from newsqa.service.answering.answer import Answerer, Events
-from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from starlette.concurrency import run_in_threadpool
 
 from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
+from newsqa.service.answering import deadline
+from newsqa.service.answering.answer import Answerer, Events
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

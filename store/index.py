@@ -26,11 +26,11 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.api.types import Where
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
-from newsqa.store.embedding import model_name
-from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
 from newsqa.errors import IndexSettingsDiffer, NewsqaError, StoreLocked, StoreUnavailable
 from newsqa.settings import Settings, env_name
+from newsqa.store.embedding import model_name
+from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # records per read: Chroma answers large gets in pages

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from newsqa.errors import ModelUnavailable
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest
 from newsqa.service.api.app import create_app
-
-from newsqa.errors import ModelUnavailable
 
 WHO = "Who killed al-Rufayi?"
 WHO_ANSWER = "Iraqi intelligence"

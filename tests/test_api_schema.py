@@ -8,10 +8,11 @@ from fastapi.testclient import TestClient
 from helpers import SEED_FILE, make_settings
 from hypothesis import HealthCheck, settings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.api.app import create_app
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 # schemathesis makes its tests from the schema when this module is collected: that costs an app never started
 # (its data dir is never opened). The app fuzzed is built by the fixture. (schemathesis.pytest.from_fixture

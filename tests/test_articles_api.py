@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from helpers import DEMO_DIR, SEED_SOURCE, SEED_TITLE, make_settings
+
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.api.app import create_app
-
 from newsqa.settings import Settings
 
 # One paragraph of many sentences: the splitter cuts it into chunks that overlap.

@@ -4,9 +4,9 @@ import io
 
 import pytest
 from helpers import DEMO_DIR
-from newsqa.eval.bench import _percentiles, run_bench
 
 from newsqa.errors import UsageError
+from newsqa.eval.bench import _percentiles, run_bench
 
 
 def test_a_single_answer_still_gets_percentiles():

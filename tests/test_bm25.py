@@ -7,6 +7,7 @@ import bm25s
 import numpy as np
 import pytest
 from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 from newsqa.service.answering import lexical
 from newsqa.service.answering.bm25 import MAX_SEGMENTS, Bm25
 

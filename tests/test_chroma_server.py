@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fixtures.processes import newsqa_env, serving
 from helpers import DEMO_DIR, make_settings
+
 from newsqa.eval.crash_drill import differences, write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.store.check import find_problems

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import DEMO_DIR, make_settings
+
 from newsqa.eval.crash_drill import differences, write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths

@@ -5,12 +5,12 @@ import time
 
 import pytest
 from helpers import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
+
+from newsqa.errors import DeadlineExceeded
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering import deadline
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest
-
-from newsqa.errors import DeadlineExceeded
 
 pytestmark = pytest.mark.slow  # the only tests that load the GGUF: `pytest -m "not slow"` is the quick loop
 

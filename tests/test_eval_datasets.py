@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 from helpers import DEMO_DIR, make_settings
+
 from newsqa.eval.datasets import load_articles, load_questions, resolve_evidence
 
 GOLD = Path(__file__).resolve().parent.parent / "eval" / "gold"

@@ -1,4 +1,5 @@
 import pytest
+
 from newsqa.eval import measures
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from newsqa.eval.run import run_eval
-from newsqa.service.answering.schemas import ChatResponse, Citation, Timings
 
 from newsqa.errors import UsageError
+from newsqa.eval.run import run_eval
+from newsqa.service.answering.schemas import ChatResponse, Citation, Timings
 from newsqa.settings import Settings
 
 QUESTIONS = [

@@ -15,16 +15,16 @@ from urllib.parse import urlsplit
 import pytest
 from fixtures.stubs import SiteStub
 from helpers import make_settings
+
+from newsqa.errors import UsageError
 from newsqa.ingest.feeds import FeedConfig, read_feeds_file
 from newsqa.ingest.refresh import FeedReport, ingest_urls, refresh_feeds
 from newsqa.ingest.removal import remove_articles
 from newsqa.ingest.watch import watch
+from newsqa.settings import Settings
 from newsqa.store.check import find_problems
 from newsqa.store.index import open_index
 from newsqa.store.models import ChunkMeta, source_key, url_key
-
-from newsqa.errors import UsageError
-from newsqa.settings import Settings
 
 SITE = Path(__file__).parent / "fixtures" / "feeds"
 # Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine.

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fixtures.processes import newsqa_env, serving
 from helpers import DEMO_DIR, SEED_FILE, SEED_TITLE, make_settings
+
 from newsqa.eval.crash_drill import write_version
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths

@@ -1,6 +1,7 @@
 """Grounding as a reader sees it: answers stand only on a quoted sentence that states them, else refused."""
 
 import pytest
+
 from newsqa.service.answering.context import Window
 from newsqa.service.answering.grounding import clean_answer, echoes_question, fills_slot, ground
 from newsqa.service.answering.lexical import Idf, split_sentences, terms

@@ -3,15 +3,15 @@ store opened with others refuses, for reading as for writing, losing nothing: re
 
 import pytest
 from helpers import SEED_FILE, make_settings
-from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answering.schemas import ChatRequest
-from newsqa.store.embedding import default_model_path, model_name
-from newsqa.store.index import _DEFINED, definition, open_index
 from typer.testing import CliRunner
 
 from newsqa.cli import app
 from newsqa.errors import IndexSettingsDiffer
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answering.schemas import ChatRequest
 from newsqa.settings import get_settings
+from newsqa.store.embedding import default_model_path, model_name
+from newsqa.store.index import _DEFINED, definition, open_index
 
 WHO, WHO_ANSWER = "Who killed al-Rufayi?", "Iraqi intelligence"
 

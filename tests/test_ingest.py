@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import DEMO_DIR, REPO, SEED_FILE, make_settings
+
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from helpers import DEMO_DIR, DEV_SET, SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
-from newsqa.ingest.loaders import LoadError, load_path, load_paths
-from newsqa.store.models import Article
 
+from newsqa.ingest.loaders import LoadError, load_path, load_paths
 from newsqa.settings import Settings
+from newsqa.store.models import Article
 
 DEV_ARTICLES = DEV_SET / "articles.jsonl"
 SETTINGS = make_settings(Path("data"))  # the loaders read only the size limits; nothing is written

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from helpers import REPO, SEED_FILE, SEED_TITLE
+
 from newsqa.service.answering.schemas import ChatResponse
 
 

@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from fixtures.processes import newsqa_env
 from helpers import SEED_SOURCE, SEED_TITLE, make_settings
+from pydantic import ValidationError
+
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.service.api.app import create_app
-from pydantic import ValidationError
 
 QUESTION = "How many civilians were killed in coastal Syria?"
 NEWSQA = Path(sys.executable).with_name("newsqa")

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+
 from newsqa.service.answering.recency import window
 
 ASKED = date(2022, 8, 4)

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from helpers import DEMO_DIR, make_settings
+
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.ingest.removal import remove_articles
 from newsqa.store.check import find_problems

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from helpers import SEED_FILE, SEED_SOURCE, make_settings
+
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.lexical import terms

@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import make_settings, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
 from newsqa.service.answering import deadline
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.api.app import create_app
-
 from newsqa.settings import Settings
 
 WHO = "Who killed al-Rufayi?"

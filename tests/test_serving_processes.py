@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 from fixtures.processes import newsqa_env, serving
+
 from newsqa.eval.load import drive
 
 WHO = "Who killed al-Rufayi?"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO
-from newsqa.service.answering.input_limits import prompt_room
-from newsqa.service.answering.prompts import load_text
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from newsqa.cli import app
+from newsqa.service.answering.input_limits import prompt_room
+from newsqa.service.answering.prompts import load_text
 from newsqa.settings import PROMPT_TEXT_TOKENS, Settings, allowed, get_settings
 from newsqa.settings_docs import README_END, README_START, env_example, markdown
 

@@ -19,6 +19,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import SEED_SOURCE, SEED_TITLE, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from pydantic import SecretStr
+from slack_sdk.signature import SignatureVerifier
+
+from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Citation, Turn
 from newsqa.service.api.app import create_app
@@ -34,10 +38,6 @@ from newsqa.service.slack.app import (
     should_answer,
 )
 from newsqa.service.slack.format import render_answer
-from pydantic import SecretStr
-from slack_sdk.signature import SignatureVerifier
-
-from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
 from newsqa.settings import Settings
 
 SECRET = "test-signing-secret"

@@ -9,10 +9,11 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest
 from newsqa.service.answering.verify import probability_of_yes
-from pydantic import PrivateAttr
 
 ONLY_ROVERS_GOAL = "Who got the only goal for Ashford Rovers in the cup final?"
 # "Striker Tobi Okafor scored twice …, after Rovers captain Liam Hendry had cancelled out the Kestrels' opener"

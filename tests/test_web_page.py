@@ -13,12 +13,12 @@ from helpers import DEMO_DIR, REPO, SEED_TITLE, make_settings, running_uvicorn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answering.answer import Answerer
-from newsqa.service.api.app import create_app
 from pydantic import PrivateAttr, SecretStr
 
 from newsqa.errors import ModelUnavailable
+from newsqa.ingest.pipeline import ingest_paths
+from newsqa.service.answering.answer import Answerer
+from newsqa.service.api.app import create_app
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs the selenium package (pip install selenium)")
 from selenium.common.exceptions import TimeoutException  # noqa: E402

@@ -12,6 +12,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+
+from newsqa.errors import InvalidRequest
 from newsqa.service.answering import input_limits, recency
 from newsqa.service.answering.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.answering.context import Window, render_context, select_windows
@@ -38,10 +40,8 @@ from newsqa.service.answering.schemas import (
 )
 from newsqa.service.answering.snapshot import StoreView
 from newsqa.service.answering.verify import Verifier
-from newsqa.store.embedding import Embedder, get_embedder
-
-from newsqa.errors import InvalidRequest
 from newsqa.settings import Settings
+from newsqa.store.embedding import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ the dev set), so an answer it was unsure of is turned into a choice among what t
 import re
 
 import wordfreq
+
 from newsqa.service.answering.context import Window
 from newsqa.service.answering.lexical import fold
 from newsqa.service.answering.vocabulary import HOW_MUCH, MONTH_ABBREVIATIONS, MONTHS, SCALES, TENS, UNITS, any_of

@@ -7,6 +7,7 @@ two sentences carries the answer in a fraction of that.
 from dataclasses import dataclass
 
 import numpy as np
+
 from newsqa.service.answering.lexical import Idf, split_sentences, terms
 from newsqa.service.answering.retrieval import Passage
 from newsqa.store.embedding import Embedder

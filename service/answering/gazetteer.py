@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 import pycountry
+
 from newsqa.service.answering.lexical import fold
 
 _NEWS_COUNTRY_NAMES = (

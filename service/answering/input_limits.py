@@ -2,9 +2,8 @@
 
 from collections.abc import Sequence
 
-from newsqa.service.answering.schemas import ChatRequest, Turn
-
 from newsqa.errors import InvalidRequest
+from newsqa.service.answering.schemas import ChatRequest, Turn
 from newsqa.settings import Settings
 
 _CHAT_TEMPLATE_TOKENS = 64  # role markers and separators the chat template adds around the messages

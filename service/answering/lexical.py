@@ -13,6 +13,7 @@ import wordfreq
 # NLTK's English list (179 words), as chromadb==1.5.9 ships it: the same set bm25s's STOPWORDS_EN_PLUS
 # gave before (tests/test_bm25.py checks), with no dependency kept for a word list.
 from chromadb.utils.embedding_functions.schemas.bm25_tokenizer import DEFAULT_ENGLISH_STOPWORDS
+
 from newsqa.service.answering.vocabulary import TENS, UNITS
 
 _STEMMER = Stemmer.Stemmer("english")

@@ -14,11 +14,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
-from newsqa.service.answering import deadline
-from newsqa.service.answering.model_files import ensure_gguf
 from pydantic import PrivateAttr
 
 from newsqa.errors import ModelUnavailable
+from newsqa.service.answering import deadline
+from newsqa.service.answering.model_files import ensure_gguf
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

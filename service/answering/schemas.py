@@ -5,8 +5,9 @@ import unicodedata
 from datetime import date
 from typing import Literal
 
-from newsqa.store.models import source_key
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from newsqa.store.models import source_key
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

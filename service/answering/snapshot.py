@@ -9,13 +9,13 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 import numpy as np
+
 from newsqa.service.answering.bm25 import Bm25, Frequencies
 from newsqa.service.answering.lexical import Idf, terms
 from newsqa.service.answering.schemas import Filters
+from newsqa.settings import Settings
 from newsqa.store.index import Index, StoredChunk, open_index
 from newsqa.store.models import ChunkMeta
-
-from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+
 from newsqa.service.answering.prompts import chat_prompt
 
 _ALTERNATIVES = 10  # top tokens read at the verdict's position: "yes", "Yes", " yes" and "no" all count

@@ -13,6 +13,10 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
+from newsqa.logs import configure_logging, request_id
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.deadline import AskerGone
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
@@ -21,10 +25,6 @@ from newsqa.service.api.guards import ApiKeys, BodyLimit, RateLimit, RequestIds
 from newsqa.service.api.page import mount_page
 from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer
 from newsqa.service.serving import Service
-from sse_starlette import EventSourceResponse
-
-from newsqa.errors import InvalidRequest, NewsqaError, Overloaded
-from newsqa.logs import configure_logging, request_id
 from newsqa.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

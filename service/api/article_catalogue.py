@@ -5,11 +5,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+from pydantic import BaseModel, Field
+
 from newsqa.service.answering.schemas import Filters
 from newsqa.service.answering.snapshot import Scope, Snapshot
 from newsqa.store.index import StoredChunk
 from newsqa.store.models import ChunkMeta
-from pydantic import BaseModel, Field
 
 MAX_PAGE = 100  # articles per page a client may ask for
 

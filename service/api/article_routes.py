@@ -3,6 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+
+from newsqa.errors import ArticleNotFound
 from newsqa.service.api.article_catalogue import (
     ArticleDetail,
     ArticlePage,
@@ -11,8 +13,6 @@ from newsqa.service.api.article_catalogue import (
     Catalogues,
     SourceSummary,
 )
-
-from newsqa.errors import ArticleNotFound
 from newsqa.settings import Settings
 
 

@@ -4,9 +4,10 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from fastapi import FastAPI
-from newsqa.service.answering.schemas import ChatResponse
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+from newsqa.service.answering.schemas import ChatResponse
 
 STAGE_SECONDS = Histogram("newsqa_stage_seconds", "Time spent per answer stage", ["stage"],
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80))

@@ -18,8 +18,6 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
-from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Turn
-from newsqa.service.slack.format import escape, plain, render_answer
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -27,6 +25,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from newsqa.errors import DeadlineExceeded, ModelUnavailable, NewsqaError, Overloaded, UsageError
+from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Turn
+from newsqa.service.slack.format import escape, plain, render_answer
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
