@@ -2,6 +2,7 @@
 by feedparser into FeedItems."""
 
 import calendar
+import io
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,7 +83,9 @@ class ParsedFeed:
 def parse_feed(body: bytes, url: str) -> ParsedFeed:
     """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
     a well-formed feed. Items without a link are left out."""
-    parsed = feedparser.parse(body, response_headers={"content-location": url})
+    # A stream, never the bytes themselves: feedparser opens bytes that name a file, so a body of "/dev/zero"
+    # would read forever and one naming a local feed would ingest it.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
     if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
         raise BadFeed(f"broken feed XML ({parsed.bozo_exception})")
     if not parsed.version:

@@ -280,3 +280,16 @@ def wait_until(condition, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_a_feed_body_is_data_never_a_path(site, fast):
+    site.values["local_feed"] = str(SITE / "riverton.rss")  # a feed-shaped file on this machine
+
+    reports = refresh([feed(site, "path-zero.rss"), feed(site, "path-local.rss"), feed(site, "riverton.rss")], fast)
+
+    for name in ("path-zero.rss", "path-local.rss"):  # each read as the few bytes it is, and failed alone
+        assert counts(reports[name]) == (0, 0, 0, 1)
+        [error] = reports[name].errors
+        assert error.startswith(f"{site.base_url}/{name}: broken feed XML"), error
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    assert len(open_index(fast).articles()) == 3  # nothing from the local file
