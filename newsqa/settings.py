@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     fetch_host_delay_s: float = Field(1.0, ge=0)  # between two requests to one host: a polite client's pace
     fetch_max_mb: float = Field(5, gt=0)  # a larger page or feed is not read past this
     fetch_max_redirects: int = Field(5, ge=0)
+    # fetch from loopback, private and link-local addresses too: for feeds on a newsroom's own intranet. Off, any
+    # feed item or redirect could make the server fetch from its own network (SSRF)
+    fetch_allow_private: bool = False
 
     # read path
     top_k: int = Field(5, ge=1, le=50)

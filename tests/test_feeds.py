@@ -5,6 +5,7 @@ processes."""
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import make_settings
 from fixtures.stubs import SiteStub
+from newsqa.ingest import fetch
 from newsqa.ingest.feeds import FeedConfig, read_feeds_file
 from newsqa.ingest.refresh import FeedReport, ingest_urls, refresh_feeds
 from newsqa.ingest.removal import remove_articles
@@ -27,9 +29,10 @@ from newsqa.errors import UsageError
 from newsqa.settings import Settings
 
 SITE = Path(__file__).parent / "fixtures" / "feeds"
-# Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine.
+# Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine. The
+# site is on 127.0.0.1, which only an intranet setting may fetch from.
 FAST = {"fetch_timeout_s": 1.0, "fetch_retries": 1, "fetch_backoff_s": 0.01, "fetch_host_delay_s": 0.0,
-        "fetch_max_mb": 0.01, "feed_full_text_words": 60}
+        "fetch_max_mb": 0.01, "feed_full_text_words": 60, "fetch_allow_private": True}
 
 
 @pytest.fixture
@@ -293,3 +296,51 @@ def test_a_feed_body_is_data_never_a_path(site, fast):
         assert error.startswith(f"{site.base_url}/{name}: broken feed XML"), error
     assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
     assert len(open_index(fast).articles()) == 3  # nothing from the local file
+
+
+# Addresses a test's DNS hands out; the network delivers a connection to any of them to the loopback site, so
+# a request the fetcher failed to refuse would show in the site's log.
+PUBLIC_IP, INTRANET_IP, METADATA_IP = "93.184.215.14", "10.20.30.40", "169.254.169.254"
+
+
+@pytest.fixture
+def network(site, monkeypatch):
+    """DNS and routing are boundaries: news.example is public, intranet.example a private name."""
+    port = int(site.base_url.rsplit(":", 1)[1])
+    names = {"news.example": PUBLIC_IP, "intranet.example": INTRANET_IP}
+    monkeypatch.setattr(fetch, "_resolve", lambda host, _port: [names.get(host, host)], raising=False)
+    connect = socket.create_connection
+
+    def routed(address, *args, **kwargs):
+        host = address[0]
+        return connect(("127.0.0.1", port) if host in (PUBLIC_IP, INTRANET_IP, METADATA_IP) else address,
+                       *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", routed)
+    site.values.update(public=f"http://news.example:{port}", port=str(port))
+    return site
+
+
+def test_no_fetch_reaches_the_fetchers_own_network(network, tmp_path):
+    site, base, port = network, network.base_url, network.values["port"]
+    public = site.values["public"]
+    site.redirects["/news/leak.html"] = f"{base}/news/night-bus.html"  # a public page sending us home
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_allow_private": False})
+
+    [report] = refresh_feeds([FeedConfig.model_validate({"url": f"{public}/ssrf.rss"})], settings)
+
+    assert counts(report) == (1, 0, 0, 5), report.errors
+    refused = {error.split(": ", 1)[0]: error.split(": ", 1)[1] for error in report.errors}
+    why = "not a public address (NEWSQA_FETCH_ALLOW_PRIVATE)"
+    assert refused == {
+        f"{base}/news/market-hall.html": f"refused: 127.0.0.1 is {why}",
+        "http://169.254.169.254/latest/meta-data/": f"refused: 169.254.169.254 is {why}",
+        f"http://[::ffff:127.0.0.1]:{port}/news/bridge-repairs.html": f"refused: ::ffff:127.0.0.1 is {why}",
+        f"{public}/news/leak.html": f"redirected to {base}/news/night-bus.html, refused: 127.0.0.1 is {why}",
+        f"http://intranet.example:{port}/news/library-hours.html":
+            f"refused: intranet.example resolves to {INTRANET_IP}, which is {why}",
+    }
+    # only the public site was asked, by its own name: every refused url was refused before connecting
+    assert site.paths() == ["/ssrf.rss", "/robots.txt", "/news/leak.html", "/news/harbour-dredging.html"]
+    assert {headers["Host"] for _, headers, _ in site.requests} == {f"news.example:{port}"}
+    assert [a.title for a in open_index(settings).articles().values()] == ["Harbour Dredging Finishes Early"]
