@@ -6,10 +6,12 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -344,3 +346,57 @@ def test_no_fetch_reaches_the_fetchers_own_network(network, tmp_path):
     assert site.paths() == ["/ssrf.rss", "/robots.txt", "/news/leak.html", "/news/harbour-dredging.html"]
     assert {headers["Host"] for _, headers, _ in site.requests} == {f"news.example:{port}"}
     assert [a.title for a in open_index(settings).articles().values()] == ["Harbour Dredging Finishes Early"]
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    """A valid gzip body of `megabytes` MiB of zeros, built without compressing them all: after a full flush a
+    deflate block is byte-aligned and refers to nothing before it, so one compressed MiB can be repeated."""
+    zeros, deflate = bytes(1 << 20), zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(zeros, crc)
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + block * megabytes + deflate.flush()
+            + struct.pack("<II", crc, (megabytes << 20) & 0xFFFFFFFF))
+
+
+def zstd_bomb(megabytes: int) -> bytes:
+    import zstandard  # httpx decodes zstd when this is installed: a server may send it unasked
+
+    compressor, zeros = zstandard.ZstdCompressor().compressobj(), bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(megabytes)) + compressor.flush()
+
+
+# One fetch in a process of its own, so its peak memory is its own: what it says, its peak's growth, its time.
+FETCH_ONE = """
+import resource, sys, time
+from newsqa.ingest.fetch import FetchFailed, PoliteClient
+from newsqa.settings import Settings
+
+settings = Settings(_env_file=None, fetch_allow_private=True, fetch_retries=0, fetch_timeout_s=60)
+peak, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+with PoliteClient(settings) as client:
+    try:
+        print(len(client.get(sys.argv[1], obey_robots=False).body), "bytes read")
+    except FetchFailed as exc:
+        print(exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) // 1024, time.monotonic() - started)
+"""
+
+
+@pytest.mark.parametrize("encoding, bomb, refusal", [
+    ("gzip", gzip_bomb, "over the 5 MB limit (NEWSQA_FETCH_MAX_MB) once decompressed"),
+    ("zstd", zstd_bomb, "unsupported Content-Encoding 'zstd'"),
+])
+def test_a_small_body_that_expands_to_gigabytes_stops_at_the_cap(site, encoding, bomb, refusal):
+    body = bomb(2048)  # 2 GiB of zeros
+    assert len(body) < 2.2e6
+    site.streamed["/news/bomb.html"], site.encodings["/news/bomb.html"] = body, encoding
+
+    done = subprocess.run([sys.executable, "-c", FETCH_ONE, f"{site.base_url}/news/bomb.html"],
+                          capture_output=True, text=True, timeout=120)
+
+    said, measures = done.stdout.splitlines()
+    grown_mb, seconds = int(measures.split()[0]), float(measures.split()[1])
+    assert said == f"{site.base_url}/news/bomb.html: {refusal}", done.stderr
+    assert grown_mb < 100 and seconds < 10, (grown_mb, seconds)
