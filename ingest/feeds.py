@@ -78,11 +78,12 @@ class FeedItem:
 class ParsedFeed:
     title: str | None
     items: list[FeedItem]
+    errors: list[str]  # "link: reason" for each item that could not be read
 
 
 def parse_feed(body: bytes, url: str) -> ParsedFeed:
     """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
-    a well-formed feed. Items without a link are left out."""
+    a well-formed feed. Items without a link are left out; one that can't be read is named in `errors`."""
     # A stream, never the bytes themselves: feedparser opens bytes that name a file, so a body of "/dev/zero"
     # would read forever and one naming a local feed would ingest it.
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
@@ -90,19 +91,26 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
         raise BadFeed(f"broken feed XML ({parsed.bozo_exception})")
     if not parsed.version:
         raise BadFeed("not an RSS or Atom feed")
-    items = []
+    items, errors = [], []
     for entry in parsed.entries:
         if not entry.get("link"):
             continue
-        link = normalize_url(urljoin(url, entry.link), strict=True)
-        contents = [c.get("value") for c in entry.get("content", [])]
-        items.append(FeedItem(
-            identity=entry.get("id") or link, link=link, title=entry.get("title"),
-            published_at=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
-            updated=entry.get("updated"), author=entry.get("author"),
-            content_html=next((c for c in contents if c), None) or entry.get("summary"),
-        ))
-    return ParsedFeed(parsed.feed.get("title"), items)
+        try:
+            items.append(_item(entry, url))
+        except (ValueError, OverflowError) as exc:  # e.g. a date before year 1 once in UTC
+            errors.append(f"{entry.link}: unreadable feed item ({exc})")
+    return ParsedFeed(parsed.feed.get("title"), items, errors)
+
+
+def _item(entry: Any, url: str) -> FeedItem:
+    link = normalize_url(urljoin(url, entry.link), strict=True)
+    contents = [c.get("value") for c in entry.get("content", [])]
+    return FeedItem(
+        identity=entry.get("id") or link, link=link, title=entry.get("title"),
+        published_at=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+        updated=entry.get("updated"), author=entry.get("author"),
+        content_html=next((c for c in contents if c), None) or entry.get("summary"),
+    )
 
 
 def _iso(parsed: Any) -> str | None:

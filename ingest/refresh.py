@@ -1,7 +1,8 @@
 """One refresh of feeds (and the `--url` pages): fetch what changed, turn it into Articles, store them through
 the pipeline (writer lock, all or nothing per article). A failure is reported with its url and reason and
-stops nothing but its own feed or item."""
+stops nothing but its own feed or item, a bug met in one item's content included."""
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from newsqa.store.models import Article, url_key
 from newsqa.errors import NewsqaError
 from newsqa.settings import Settings
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class FeedReport:
@@ -62,6 +64,17 @@ def refresh_feeds(feeds: list[FeedConfig], settings: Settings,
 
 def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, settings: Settings,
                  stop: threading.Event) -> FeedReport:
+    try:
+        return _refresh_feed(feed, client, state, settings, stop)
+    except Exception as exc:  # a bug met in this feed fails it, not the feeds after it nor the watch
+        log.exception("feed %s: failed unexpectedly", feed.url)
+        report = FeedReport(str(feed.url))
+        report.fail(f"{feed.url}: failed unexpectedly ({type(exc).__name__}: {exc})")
+        return report
+
+
+def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, settings: Settings,
+                  stop: threading.Event) -> FeedReport:
     url = str(feed.url)
     report = FeedReport(url)
     try:  # the operator subscribed to this feed: robots.txt governs crawling its pages, not reading it
@@ -76,6 +89,8 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
     except BadFeed as exc:
         report.fail(f"{url}: {exc}")
         return report
+    for error in parsed.errors:
+        report.fail(error)
     outlet = feed.source or parsed.title
     try:
         stored = open_index(settings, fresh=True).articles()  # fresh: another process may have removed some
@@ -96,6 +111,10 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
                 continue
             except BadArticle as exc:
                 report.fail(f"{item.link}: {exc}")
+                continue
+            except Exception as exc:  # a bug met in this item's content: the item fails, the feed goes on
+                log.exception("%s: failed unexpectedly", item.link)
+                report.fail(f"{item.link}: failed unexpectedly ({type(exc).__name__}: {exc})")
                 continue
             if article.key in stored and not state.edited_since(item.identity, item.updated):
                 report.unchanged += 1  # its page names a canonical url already stored: met through another link

@@ -28,10 +28,7 @@ def watch(feeds: list[FeedConfig], settings: Settings, stop: threading.Event) ->
             for i in ready:
                 if stop.is_set():
                     break
-                try:
-                    log_report(refresh_feed(feeds[i], client, state, settings, stop))
-                except Exception:  # a bug met in one feed's content is logged; it does not end the watch
-                    log.exception("feed %s: failed unexpectedly", feeds[i].url)
+                log_report(refresh_feed(feeds[i], client, state, settings, stop))  # its failures are in it
                 due[i] = time.monotonic() + 60 * (feeds[i].refresh_minutes or settings.feed_refresh_minutes)
         stop.wait(max(0.0, min(due) - time.monotonic()))
     log.info("watch stopped")
