@@ -11,7 +11,6 @@ answer between a check and the connection (DNS rebinding) gains nothing."""
 import ipaddress
 import socket
 import time
-import urllib.robotparser
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 import tenacity
+from protego import Protego
 
 from newsqa.settings import Settings
 
@@ -69,7 +69,9 @@ class PoliteClient:
             transport=_CheckedTransport(settings.fetch_allow_private),
             trust_env=False,  # a proxy from the environment would make the connections, unchecked
         )
-        self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}  # per scheme://host
+        self._robots: dict[str, Protego] = {}  # per scheme://host
+        # RFC 9309 matches groups on the product token ("newsqa"), not the whole User-Agent line
+        self._robots_name = settings.fetch_user_agent.split("/")[0].split()[0]
         self._last_request: dict[str, float] = {}  # host → monotonic time of its latest request
         self._max_bytes = int(settings.fetch_max_mb * 1e6)
 
@@ -180,21 +182,19 @@ class PoliteClient:
                 self._robots[site] = self._read_robots(site)
             except AddressRefused as exc:  # the page is refused for the same reason, named as itself
                 raise AddressRefused(url, exc.reason) from None
-        return self._robots[site].can_fetch(self.settings.fetch_user_agent, url)
+        return self._robots[site].can_fetch(url, self._robots_name)
 
-    def _read_robots(self, site: str) -> urllib.robotparser.RobotFileParser:
-        """RFC 9309: no robots.txt (a 4xx) allows everything; one that can't be read (5xx, no answer)
-        allows nothing for now."""
-        robots = urllib.robotparser.RobotFileParser(f"{site}/robots.txt")
+    def _read_robots(self, site: str) -> Protego:
+        """RFC 9309, by protego (wildcards, `$`, the longest match winning): no robots.txt (a 4xx) allows
+        everything; one that can't be read (5xx, no answer) allows nothing for now."""
         try:
             fetched = self.get(f"{site}/robots.txt", obey_robots=False)
-            robots.parse(fetched.body.decode("utf-8", "replace").splitlines())
+            return Protego.parse(fetched.body.decode("utf-8", "replace"))
         except AddressRefused:
             raise
         except FetchFailed as exc:
             unavailable = exc.status is not None and 400 <= exc.status < 500
-            robots.parse([] if unavailable else ["User-agent: *", "Disallow: /"])
-        return robots
+            return Protego.parse("" if unavailable else "User-agent: *\nDisallow: /")
 
 
 class _CheckedTransport(httpx.HTTPTransport):

@@ -258,6 +258,24 @@ def test_robots_txt_missing_allows_pages_and_unreadable_allows_none(site, fast):
     assert ingest_urls([page], fast).added == 1
 
 
+def test_robots_txt_is_read_as_rfc_9309_says(site, tmp_path):
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_user_agent": "pickybot/1.0 (own rules)"})
+    base = site.base_url
+    allowed = {
+        f"{base}/news/harbour-dredging.html": True,  # its Allow is longer than `Disallow: /news/` before it
+        f"{base}/news/market-hall.html": False,
+        f"{base}/amp/bridge-repairs.html": True,  # `Allow: /amp/*.html$`
+        f"{base}/amp/bridge-repairs.html?print=1": False,  # `$`: the path must end there
+    }
+
+    summary = ingest_urls(list(allowed), settings)
+
+    refused = [url for url, ok in allowed.items() if not ok]
+    assert summary.errors == [f"{url}: disallowed by the site's robots.txt" for url in refused]
+    assert summary.added == 2
+    assert page_requests(site) == ["/news/harbour-dredging.html", "/amp/bridge-repairs.html"]
+
+
 def test_watch_refreshes_each_feed_on_its_schedule_and_logs_a_line_per_feed_per_round(site, fast, caplog):
     feeds = [feed(site, "riverton.rss", refresh_minutes=0.01), feed(site, "valley.atom", refresh_minutes=60)]
     stop = threading.Event()
