@@ -1,5 +1,5 @@
-"""Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval) and RSS/Atom parsing
-by feedparser into FeedItems."""
+"""Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval, other hosts it speaks
+for) and RSS/Atom parsing by feedparser into FeedItems."""
 
 import calendar
 import io
@@ -27,6 +27,9 @@ class FeedConfig(BaseModel):
     url: HttpUrl
     source: str | None = None  # the outlet's name, shown with its articles; default: the feed's own title
     refresh_minutes: float | None = Field(None, gt=0)  # default: NEWSQA_FEED_REFRESH_MINUTES
+    # other sites this feed speaks for: a full-text item linking there is stored as that site's story; an item
+    # linking to a site neither here nor the feed's own is stored as the feed's
+    hosts: list[str] = []
 
 
 class _FeedsFile(BaseModel):

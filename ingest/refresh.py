@@ -99,12 +99,12 @@ def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, sett
             if stop.is_set():
                 report.stopped = True
                 break
-            if _already_stored(item, state, stored):
+            if _already_stored(url, item, state, stored):
                 report.unchanged += 1
                 continue
             try:
                 text = item_text(item, settings)
-                article = (item_article(item, text, settings, outlet) if text
+                article = (item_article(item, text, settings, url, feed.hosts, outlet) if text
                            else page_article(client.get(item.link, html_only=True), settings, item, outlet))
             except FetchFailed as exc:
                 report.fail(str(exc))
@@ -116,9 +116,9 @@ def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, sett
                 log.exception("%s: failed unexpectedly", item.link)
                 report.fail(f"{item.link}: failed unexpectedly ({type(exc).__name__}: {exc})")
                 continue
-            if article.key in stored and not state.edited_since(item.identity, item.updated):
+            if article.key in stored and not state.edited_since(url, item.identity, item.updated):
                 report.unchanged += 1  # its page names a canonical url already stored: met through another link
-                state.remember_item(item.identity, article.key, item.updated)
+                state.remember_item(url, item.identity, article.key, item.updated)
                 continue
             found.append((item, article))
         if found:
@@ -128,19 +128,19 @@ def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, sett
         report.fail(f"{url}: {exc}")
         return report
     for item, article in found:
-        state.remember_item(item.identity, article.key, item.updated)
+        state.remember_item(url, item.identity, article.key, item.updated)
     if not (report.failed or report.stopped):  # else the next round would get a 304 and never retry them
         state.remember_validators(url, fetched.headers)
     state.save(stored)
     return report
 
 
-def _already_stored(item: FeedItem, state: FeedState, stored: dict[str, StoredArticle]) -> bool:
-    """Stored and not edited since: by what the item became last time, or by its link (the same story met
-    first through another feed)."""
-    if state.edited_since(item.identity, item.updated):
+def _already_stored(feed_url: str, item: FeedItem, state: FeedState, stored: dict[str, StoredArticle]) -> bool:
+    """Stored and not edited since: by what the feed's item became last time, or by its link (the same story
+    met first through another feed)."""
+    if state.edited_since(feed_url, item.identity, item.updated):
         return False
-    return state.stored_as(item.identity) in stored or url_key(item.link) in stored
+    return state.stored_as(feed_url, item.identity) in stored or url_key(item.link) in stored
 
 
 def ingest_urls(urls: list[str], settings: Settings) -> IngestSummary:

@@ -2,6 +2,7 @@
 polite client, stored in real Chroma with the real embedder; `ingest --feed/--url` and `watch` as real
 processes."""
 
+import json
 import logging
 import os
 import signal
@@ -461,3 +462,43 @@ def test_one_bad_item_stops_neither_its_feed_nor_the_next_in_ingest(site, fast, 
     assert f"failed: {site.base_url}/news/market-hall.html: unreadable feed item (year 0" in done.stderr
     assert f"feed {site.base_url}/riverton.rss: 3 new, 0 updated, 0 unchanged, 0 failed" in done.stdout
     assert len(open_index(fast).articles()) == 5
+
+
+def test_a_guid_is_known_within_its_own_feed_only(site, fast):
+    feeds = [feed(site, "valley.atom"), feed(site, "shadow.atom")]  # shadow reuses valley's market-hall guid
+
+    reports = refresh(feeds, fast)
+
+    assert counts(reports["shadow.atom"]) == (1, 0, 0, 0)
+    assert "Harbour Dredging Finishes Early" in metas_by_title(fast)
+
+
+def test_items_remembered_before_feeds_were_scoped_are_claimed_by_the_feed_listing_them(site, fast):
+    feeds = [feed(site, "riverton.rss"), feed(site, "valley.atom")]
+    refresh(feeds, fast)
+    path = fast.data_dir / "feeds-state.json"
+    scoped = json.loads(path.read_text())["feed_items"]
+    # the file as written before items were scoped, without validators: the next round reads every feed whole
+    unscoped = {identity: record for items in scoped.values() for identity, record in items.items()}
+    path.write_text(json.dumps({"validators": {}, "items": unscoped}))
+    seen = len(site.requests)
+
+    reports = refresh(feeds, fast)
+
+    assert counts(reports["riverton.rss"]) == (0, 0, 3, 0) and counts(reports["valley.atom"]) == (0, 0, 2, 0)
+    assert page_requests(site, seen) == []  # the market hall known by its guid still: /story?id=2208 not fetched
+    state = json.loads(path.read_text())
+    assert state["items"] == {} and state["feed_items"] == scoped
+
+
+def test_a_full_text_item_is_its_links_outlet_only_where_the_feed_speaks_for_it(site, tmp_path):
+    claimed = "https://www.other-outlet.example/coast/lighthouse.html"
+    for hosts, source in (None, source_key(site.base_url)), (["other-outlet.example"], "other-outlet.example"):
+        settings = make_settings(tmp_path / str(source), **FAST)
+        [report] = refresh_feeds([feed(site, "claims.rss", **({"hosts": hosts} if hosts else {}))], settings)
+
+        assert counts(report) == (1, 0, 0, 0)
+
+        lighthouse = metas_by_title(settings)["Lighthouse Keepers Return to Cape Morrow"]
+        assert (lighthouse.url, lighthouse.source) == (claimed, source)
+    assert not any("other-outlet" in p for p in site.paths())  # no page fetched: the item carried the story
