@@ -1,7 +1,8 @@
-"""Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval) and RSS/Atom parsing
-by feedparser into FeedItems."""
+"""Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval, other hosts it speaks
+for) and RSS/Atom parsing by feedparser into FeedItems."""
 
 import calendar
+import io
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,9 @@ class FeedConfig(BaseModel):
     url: HttpUrl
     source: str | None = None  # the outlet's name, shown with its articles; default: the feed's own title
     refresh_minutes: float | None = Field(None, gt=0)  # default: NEWSQA_FEED_REFRESH_MINUTES
+    # other sites this feed speaks for: a full-text item linking there is stored as that site's story; an item
+    # linking to a site neither here nor the feed's own is stored as the feed's
+    hosts: list[str] = []
 
 
 class _FeedsFile(BaseModel):
@@ -77,29 +81,39 @@ class FeedItem:
 class ParsedFeed:
     title: str | None
     items: list[FeedItem]
+    errors: list[str]  # "link: reason" for each item that could not be read
 
 
 def parse_feed(body: bytes, url: str) -> ParsedFeed:
     """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
-    a well-formed feed. Items without a link are left out."""
-    parsed = feedparser.parse(body, response_headers={"content-location": url})
+    a well-formed feed. Items without a link are left out; one that can't be read is named in `errors`."""
+    # A stream, never the bytes themselves: feedparser opens bytes that name a file, so a body of "/dev/zero"
+    # would read forever and one naming a local feed would ingest it.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
     if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
         raise BadFeed(f"broken feed XML ({parsed.bozo_exception})")
     if not parsed.version:
         raise BadFeed("not an RSS or Atom feed")
-    items = []
+    items, errors = [], []
     for entry in parsed.entries:
         if not entry.get("link"):
             continue
-        link = normalize_url(urljoin(url, entry.link), strict=True)
-        contents = [c.get("value") for c in entry.get("content", [])]
-        items.append(FeedItem(
-            identity=entry.get("id") or link, link=link, title=entry.get("title"),
-            published_at=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
-            updated=entry.get("updated"), author=entry.get("author"),
-            content_html=next((c for c in contents if c), None) or entry.get("summary"),
-        ))
-    return ParsedFeed(parsed.feed.get("title"), items)
+        try:
+            items.append(_item(entry, url))
+        except (ValueError, OverflowError) as exc:  # e.g. a date before year 1 once in UTC
+            errors.append(f"{entry.link}: unreadable feed item ({exc})")
+    return ParsedFeed(parsed.feed.get("title"), items, errors)
+
+
+def _item(entry: Any, url: str) -> FeedItem:
+    link = normalize_url(urljoin(url, entry.link), strict=True)
+    contents = [c.get("value") for c in entry.get("content", [])]
+    return FeedItem(
+        identity=entry.get("id") or link, link=link, title=entry.get("title"),
+        published_at=_iso(entry.get("published_parsed") or entry.get("updated_parsed")),
+        updated=entry.get("updated"), author=entry.get("author"),
+        content_html=next((c for c in contents if c), None) or entry.get("summary"),
+    )
 
 
 def _iso(parsed: Any) -> str | None:

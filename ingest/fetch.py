@@ -1,16 +1,27 @@
-"""The polite HTTP client for feeds and pages: a User-Agent, bounded time and size, retries with backoff,
-robots.txt, a pause between two requests to one host, and redirects followed one hop at a time (each hop is
-checked against robots.txt and paced, and a loop is named as one). Every way a fetch fails is a FetchFailed
-naming the url and the reason."""
+"""The polite HTTP client for feeds and pages: a User-Agent, bounded time and size (as sent and decompressed),
+retries with backoff, robots.txt, a pause between two requests to one host, and redirects followed one hop at
+a time (each hop is checked against robots.txt and paced, and a loop is named as one). Every way a fetch fails
+is a FetchFailed naming the url and the reason.
 
+Feeds and pages name any url they like, so every connection (each hop, each redirect, robots.txt) is made to
+an address checked to be public: not this machine, not the newsroom's network, not a cloud's metadata service.
+The check is made on the address connected to, after our own single DNS lookup, so a name that changes its
+answer between a check and the connection (DNS rebinding) gains nothing."""
+
+import ipaddress
+import socket
 import time
-import urllib.robotparser
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 import tenacity
+from protego import Protego
 
 from newsqa.settings import Settings
 
@@ -24,6 +35,14 @@ class FetchFailed(Exception):
     def __init__(self, url: str, reason: str, status: int | None = None) -> None:
         super().__init__(f"{url}: {reason}")
         self.url, self.reason, self.status = url, reason, status
+
+
+class AddressRefused(FetchFailed):
+    """A url whose host is not a public address, while NEWSQA_FETCH_ALLOW_PRIVATE is off."""
+
+
+class _NotPublic(Exception):
+    """Raised where the connection is made, which knows the host but not the url."""
 
 
 class _Retryable(Exception):
@@ -46,9 +65,13 @@ class PoliteClient:
         self.settings = settings
         self._http = httpx.Client(
             timeout=settings.fetch_timeout_s, follow_redirects=False,
-            headers={"User-Agent": settings.fetch_user_agent},
+            headers={"User-Agent": settings.fetch_user_agent, "Accept-Encoding": "gzip"},
+            transport=_CheckedTransport(settings.fetch_allow_private),
+            trust_env=False,  # a proxy from the environment would make the connections, unchecked
         )
-        self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}  # per scheme://host
+        self._robots: dict[str, Protego] = {}  # per scheme://host
+        # RFC 9309 matches groups on the product token ("newsqa"), not the whole User-Agent line
+        self._robots_name = settings.fetch_user_agent.split("/")[0].split()[0]
         self._last_request: dict[str, float] = {}  # host → monotonic time of its latest request
         self._max_bytes = int(settings.fetch_max_mb * 1e6)
 
@@ -65,9 +88,14 @@ class PoliteClient:
         for _ in range(self.settings.fetch_max_redirects + 1):
             if urlsplit(url).scheme not in ("http", "https"):
                 raise FetchFailed(visited[0], f"not an http(s) url: {url}")
-            if obey_robots and not self._allowed(url):
-                raise FetchFailed(url, "disallowed by the site's robots.txt")
-            status, response_headers, body = self._with_retries(url, headers or {}, html_only)
+            try:
+                if obey_robots and not self._allowed(url):
+                    raise FetchFailed(url, "disallowed by the site's robots.txt")
+                status, response_headers, body = self._with_retries(url, headers or {}, html_only)
+            except AddressRefused as exc:
+                if url == visited[0]:
+                    raise
+                raise AddressRefused(visited[0], f"redirected to {url}, {exc.reason}") from None
             if status in _REDIRECTS and "location" in response_headers:
                 url = urljoin(url, response_headers["location"])
                 if url in visited:
@@ -95,6 +123,8 @@ class PoliteClient:
             raise FetchFailed(url, f"could not connect ({exc or type(exc).__name__}; {tries} tries)") from None
         except _Retryable as exc:
             raise FetchFailed(url, f"HTTP {exc.status} ({tries} tries)", exc.status) from None
+        except _NotPublic as exc:
+            raise AddressRefused(url, str(exc)) from None
 
     def _once(self, url: str, headers: dict[str, str], html_only: bool) -> tuple[int, httpx.Headers, bytes]:
         """One request, its body read only when it is wanted, within the size cap and the time limit."""
@@ -113,14 +143,30 @@ class PoliteClient:
             if declared > self._max_bytes:
                 raise FetchFailed(url, f"{declared / 1e6:,.1f} MB, over the {self.settings.fetch_max_mb:g} MB limit "
                                        f"(NEWSQA_FETCH_MAX_MB)")
-            body = bytearray()
-            for part in response.iter_bytes():  # a missing or false Content-Length is caught here
-                body += part
-                if len(body) > self._max_bytes:
-                    raise FetchFailed(url, f"over the {self.settings.fetch_max_mb:g} MB limit (NEWSQA_FETCH_MAX_MB)")
-                if time.monotonic() - started > self.settings.fetch_timeout_s:  # a server that trickles
-                    raise httpx.ReadTimeout("body too slow")
-            return status, response.headers, bytes(body)
+            return status, response.headers, self._read_body(url, response, started)
+
+    def _read_body(self, url: str, response: httpx.Response, started: float) -> bytes:
+        """The body as sent, decompressed here rather than by httpx so both what arrives and what it expands
+        to stop at the cap as they stream: a 2 MB gzip body can hold 2 GB."""
+        encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):  # gzip is asked for; br, zstd are not
+            raise FetchFailed(url, f"unsupported Content-Encoding {encoding!r}")
+        inflate = None if encoding == "identity" else zlib.decompressobj(47)  # 47: a gzip or zlib header
+        limit, received, body = self._max_bytes, 0, bytearray()
+        over = f"over the {self.settings.fetch_max_mb:g} MB limit (NEWSQA_FETCH_MAX_MB)"
+        for part in response.iter_raw():  # a missing or false Content-Length is caught here
+            received += len(part)
+            if received > limit:
+                raise FetchFailed(url, over)
+            try:  # at most one byte past the cap comes out of each part, however much it holds
+                body += inflate.decompress(part, limit + 1 - len(body)) if inflate else part
+            except zlib.error as exc:
+                raise FetchFailed(url, f"broken {encoding} body ({exc})") from None
+            if len(body) > limit:
+                raise FetchFailed(url, f"{over} once decompressed")
+            if time.monotonic() - started > self.settings.fetch_timeout_s:  # a server that trickles
+                raise httpx.ReadTimeout("body too slow")
+        return bytes(body)
 
     def _pace(self, host: str) -> None:
         wait = self._last_request.get(host, -1e9) + self.settings.fetch_host_delay_s - time.monotonic()
@@ -132,17 +178,70 @@ class PoliteClient:
         parts = urlsplit(url)
         site = f"{parts.scheme}://{parts.netloc}"
         if site not in self._robots:
-            self._robots[site] = self._read_robots(site)
-        return self._robots[site].can_fetch(self.settings.fetch_user_agent, url)
+            try:
+                self._robots[site] = self._read_robots(site)
+            except AddressRefused as exc:  # the page is refused for the same reason, named as itself
+                raise AddressRefused(url, exc.reason) from None
+        return self._robots[site].can_fetch(url, self._robots_name)
 
-    def _read_robots(self, site: str) -> urllib.robotparser.RobotFileParser:
-        """RFC 9309: no robots.txt (a 4xx) allows everything; one that can't be read (5xx, no answer)
-        allows nothing for now."""
-        robots = urllib.robotparser.RobotFileParser(f"{site}/robots.txt")
+    def _read_robots(self, site: str) -> Protego:
+        """RFC 9309, by protego (wildcards, `$`, the longest match winning): no robots.txt (a 4xx) allows
+        everything; one that can't be read (5xx, no answer) allows nothing for now."""
         try:
             fetched = self.get(f"{site}/robots.txt", obey_robots=False)
-            robots.parse(fetched.body.decode("utf-8", "replace").splitlines())
+            return Protego.parse(fetched.body.decode("utf-8", "replace"))
+        except AddressRefused:
+            raise
         except FetchFailed as exc:
             unavailable = exc.status is not None and 400 <= exc.status < 500
-            robots.parse([] if unavailable else ["User-agent: *", "Disallow: /"])
-        return robots
+            return Protego.parse("" if unavailable else "User-agent: *\nDisallow: /")
+
+
+class _CheckedTransport(httpx.HTTPTransport):
+    """httpx's own transport, its connections made by `_PublicBackend`."""
+
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__(trust_env=False)
+        # httpx takes no network backend of its own; httpcore's pool, which it wraps, does
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                             network_backend=_PublicBackend(allow_private))
+
+
+class _PublicBackend(httpcore.SyncBackend):
+    """Resolves the host once, refuses it unless every address is public, and connects to those addresses
+    (TLS still names the host: httpcore sends it as SNI and checks the certificate against it)."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        try:
+            addresses = _resolve(host, port)
+        except OSError as exc:  # no such name, or no answer: retried like a refused connection
+            raise httpcore.ConnectError(f"cannot resolve {host} ({exc})") from exc
+        refused = [a for a in addresses if not (self.allow_private or _is_public(a))]
+        if refused:  # one private answer refuses the name: no choosing the public one
+            named = refused[0] if refused[0] == host else f"{host} resolves to {refused[0]}, which"
+            raise _NotPublic(f"refused: {named} is not a public address (NEWSQA_FETCH_ALLOW_PRIVATE)")
+        for address in addresses[:-1]:  # as the stdlib's create_connection: the first that answers
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError:
+                continue
+        return super().connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, from the system resolver (an address literal is its own answer)."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def _is_public(address: str) -> bool:
+    """Globally reachable unicast: not loopback, private (RFC 1918, IPv6 ULA), link-local (169.254/16, where
+    clouds serve instance metadata), shared (100.64/10), multicast, unspecified or reserved."""
+    ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone ("fe80::1%eth0") names a link
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # ::ffff:127.0.0.1 is 127.0.0.1
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast

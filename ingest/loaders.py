@@ -5,7 +5,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import trafilatura
@@ -240,6 +240,9 @@ def _parse_date(value: str) -> datetime | None:
     if not value:
         return None
     try:
-        return dateparser.parse(value)
+        parsed = dateparser.parse(value)
+        if parsed.tzinfo:  # stored in UTC: year 1 at +14:00 falls before the calendar starts
+            parsed.astimezone(UTC)
+        return parsed
     except (ValueError, OverflowError) as exc:
-        raise BadArticle(f"unreadable published_at {value!r}") from exc
+        raise BadArticle(f"unreadable published_at {value!r} ({exc})") from exc

@@ -3,7 +3,10 @@
 An article from the web is known by its canonical url (the same story reached through two feeds is one
 article) and its source is that url's outlet, so it passes a source filter as the site it was fetched from.
 A page's self-declared canonical url is trusted only on the host it was fetched from: any page may claim to
-be another outlet's story."""
+be another outlet's story. Likewise a full-text feed item, for which no page is fetched, is its link's outlet
+only when the feed speaks for that host (its own, or one the feeds file lists); else it is the feed's."""
+
+from collections.abc import Collection
 
 from courlan import normalize_url
 
@@ -44,9 +47,12 @@ def item_text(item: FeedItem, settings: Settings) -> str | None:
     return text if len(text.split()) >= settings.feed_full_text_words else None
 
 
-def item_article(item: FeedItem, text: str, settings: Settings, outlet: str | None = None) -> Article:
-    """An article from a feed item that carries its full text: no page fetched."""
+def item_article(item: FeedItem, text: str, settings: Settings, feed_url: str, hosts: Collection[str],
+                 outlet: str | None = None) -> Article:
+    """An article from a feed item that carries its full text: no page fetched. `hosts`: the other sites the
+    feed speaks for."""
+    vouched = {source_key(feed_url), *map(source_key, hosts)}
     return make_article({
         "title": item.title, "body": text, "published_at": item.published_at, "author": item.author,
-        "site_name": outlet, "url": item.link, "source": item.link,
+        "site_name": outlet, "url": item.link, "source": item.link if source_key(item.link) in vouched else feed_url,
     }, item.link, settings)

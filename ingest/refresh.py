@@ -1,11 +1,11 @@
 """One refresh of feeds (and the `--url` pages): fetch what changed, turn it into Articles, store them through
 the pipeline (writer lock, all or nothing per article). A failure is reported with its url and reason and
-stops nothing but its own feed or item."""
+stops nothing but its own feed or item, a bug met in one item's content included."""
 
+import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 
 from newsqa.errors import NewsqaError
 from newsqa.ingest.feed_state import FeedState
@@ -18,6 +18,7 @@ from newsqa.settings import Settings
 from newsqa.store.index import StoredArticle, open_index
 from newsqa.store.models import Article, url_key
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class FeedReport:
@@ -50,25 +51,30 @@ class FeedReport:
 
 def refresh_feeds(feeds: list[FeedConfig], settings: Settings,
                   stop: threading.Event | None = None) -> Iterator[FeedReport]:
-    """Each feed in turn, its report as soon as it is done; `stop` set ends the round between items."""
-    for _, refresh in feed_round(feeds, settings, stop or threading.Event()):
-        yield refresh()
-
-
-def feed_round(feeds: list[FeedConfig], settings: Settings,
-               stop: threading.Event) -> Iterator[tuple[FeedConfig, Callable[[], FeedReport]]]:
-    """Each feed with the call that refreshes it, so the caller decides what an unexpected failure does; `stop`
-    set ends the round before the next feed (and, inside a feed, between items)."""
+    """Each feed's report in turn, as soon as it is done (its failures are in it); `stop` set ends the
+    round before the next feed (and, inside a feed, between items)."""
+    stop = stop or threading.Event()
     state = FeedState.load(settings.data_dir)
     with PoliteClient(settings) as client:  # robots.txt and host pacing are kept for one round
         for feed in feeds:
             if stop.is_set():
                 return
-            yield feed, partial(refresh_feed, feed, client, state, settings, stop)
+            yield refresh_feed(feed, client, state, settings, stop)
 
 
 def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, settings: Settings,
                  stop: threading.Event) -> FeedReport:
+    try:
+        return _refresh_feed(feed, client, state, settings, stop)
+    except Exception as exc:  # a bug met in this feed fails it, not the feeds after it nor the watch
+        log.exception("feed %s: failed unexpectedly", feed.url)
+        report = FeedReport(str(feed.url))
+        report.fail(f"{feed.url}: failed unexpectedly ({type(exc).__name__}: {exc})")
+        return report
+
+
+def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, settings: Settings,
+                  stop: threading.Event) -> FeedReport:
     url = str(feed.url)
     report = FeedReport(url)
     try:  # the operator subscribed to this feed: robots.txt governs crawling its pages, not reading it
@@ -83,6 +89,8 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
     except BadFeed as exc:
         report.fail(f"{url}: {exc}")
         return report
+    for error in parsed.errors:
+        report.fail(error)
     outlet = feed.source or parsed.title
     try:
         stored = open_index(settings, fresh=True).articles()  # fresh: another process may have removed some
@@ -91,12 +99,12 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
             if stop.is_set():
                 report.stopped = True
                 break
-            if _already_stored(item, state, stored):
+            if _already_stored(url, item, state, stored):
                 report.unchanged += 1
                 continue
             try:
                 text = item_text(item, settings)
-                article = (item_article(item, text, settings, outlet) if text
+                article = (item_article(item, text, settings, url, feed.hosts, outlet) if text
                            else page_article(client.get(item.link, html_only=True), settings, item, outlet))
             except FetchFailed as exc:
                 report.fail(str(exc))
@@ -104,9 +112,13 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
             except BadArticle as exc:
                 report.fail(f"{item.link}: {exc}")
                 continue
-            if article.key in stored and not state.edited_since(item.identity, item.updated):
+            except Exception as exc:  # a bug met in this item's content: the item fails, the feed goes on
+                log.exception("%s: failed unexpectedly", item.link)
+                report.fail(f"{item.link}: failed unexpectedly ({type(exc).__name__}: {exc})")
+                continue
+            if article.key in stored and not state.edited_since(url, item.identity, item.updated):
                 report.unchanged += 1  # its page names a canonical url already stored: met through another link
-                state.remember_item(item.identity, article.key, item.updated)
+                state.remember_item(url, item.identity, article.key, item.updated)
                 continue
             found.append((item, article))
         if found:
@@ -116,19 +128,19 @@ def refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, setti
         report.fail(f"{url}: {exc}")
         return report
     for item, article in found:
-        state.remember_item(item.identity, article.key, item.updated)
+        state.remember_item(url, item.identity, article.key, item.updated)
     if not (report.failed or report.stopped):  # else the next round would get a 304 and never retry them
         state.remember_validators(url, fetched.headers)
     state.save(stored)
     return report
 
 
-def _already_stored(item: FeedItem, state: FeedState, stored: dict[str, StoredArticle]) -> bool:
-    """Stored and not edited since: by what the item became last time, or by its link (the same story met
-    first through another feed)."""
-    if state.edited_since(item.identity, item.updated):
+def _already_stored(feed_url: str, item: FeedItem, state: FeedState, stored: dict[str, StoredArticle]) -> bool:
+    """Stored and not edited since: by what the feed's item became last time, or by its link (the same story
+    met first through another feed)."""
+    if state.edited_since(feed_url, item.identity, item.updated):
         return False
-    return state.stored_as(item.identity) in stored or url_key(item.link) in stored
+    return state.stored_as(feed_url, item.identity) in stored or url_key(item.link) in stored
 
 
 def ingest_urls(urls: list[str], settings: Settings) -> IngestSummary:

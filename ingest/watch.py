@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from newsqa.ingest.feeds import FeedConfig
-from newsqa.ingest.refresh import FeedReport, feed_round
+from newsqa.ingest.refresh import FeedReport, refresh_feeds
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,12 +20,10 @@ def watch(feeds: list[FeedConfig], settings: Settings, stop: threading.Event) ->
     due = [0.0] * len(feeds)  # monotonic time of each feed's next refresh
     while not stop.is_set():
         ready = [i for i, when in enumerate(due) if when <= time.monotonic()]
-        for n, (feed, refresh) in enumerate(feed_round([feeds[i] for i in ready], settings, stop)):
-            try:
-                log_report(refresh())
-            except Exception:  # a bug met in one feed's content is logged; it does not end the watch
-                log.exception("feed %s: failed unexpectedly", feed.url)
-            due[ready[n]] = time.monotonic() + 60 * (feed.refresh_minutes or settings.feed_refresh_minutes)
+        # reports come in feed order; a stop ends them early
+        for i, report in zip(ready, refresh_feeds([feeds[i] for i in ready], settings, stop), strict=False):
+            log_report(report)
+            due[i] = time.monotonic() + 60 * (feeds[i].refresh_minutes or settings.feed_refresh_minutes)
         stop.wait(max(0.0, min(due) - time.monotonic()))
     log.info("watch stopped")
 

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
                                 "reported and skipped.")
     fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per request; more, or a loop, is "
                                      "reported.")
+    # off, any feed item or redirect could make the server fetch from its own network (SSRF)
+    fetch_allow_private: bool = Field(False, description=(
+        "Also fetch from loopback, private and link-local addresses: for feeds on a newsroom's own intranet."))
 
     top_k: int = Field(5, ge=1, le=50, description="Passages retrieved per question (the API's top_k overrides "
                        "it per request).", **_section("read path"))

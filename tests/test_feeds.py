@@ -2,13 +2,17 @@
 polite client, stored in real Chroma with the real embedder; `ingest --feed/--url` and `watch` as real
 processes."""
 
+import json
 import logging
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +21,7 @@ from fixtures.stubs import SiteStub
 from helpers import make_settings
 
 from newsqa.errors import UsageError
+from newsqa.ingest import fetch, loaders
 from newsqa.ingest.feeds import FeedConfig, read_feeds_file
 from newsqa.ingest.refresh import FeedReport, ingest_urls, refresh_feeds
 from newsqa.ingest.removal import remove_articles
@@ -27,9 +32,10 @@ from newsqa.store.index import open_index
 from newsqa.store.models import ChunkMeta, source_key, url_key
 
 SITE = Path(__file__).parent / "fixtures" / "feeds"
-# Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine.
+# Short enough to keep every test bounded, long enough for a loopback server on a busy 2-core machine. The
+# site is on 127.0.0.1, which only an intranet setting may fetch from.
 FAST = {"fetch_timeout_s": 1.0, "fetch_retries": 1, "fetch_backoff_s": 0.01, "fetch_host_delay_s": 0.0,
-        "fetch_max_mb": 0.01, "feed_full_text_words": 60}
+        "fetch_max_mb": 0.01, "feed_full_text_words": 60, "fetch_allow_private": True}
 
 
 @pytest.fixture
@@ -255,6 +261,24 @@ def test_robots_txt_missing_allows_pages_and_unreadable_allows_none(site, fast):
     assert ingest_urls([page], fast).added == 1
 
 
+def test_robots_txt_is_read_as_rfc_9309_says(site, tmp_path):
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_user_agent": "pickybot/1.0 (own rules)"})
+    base = site.base_url
+    allowed = {
+        f"{base}/news/harbour-dredging.html": True,  # its Allow is longer than `Disallow: /news/` before it
+        f"{base}/news/market-hall.html": False,
+        f"{base}/amp/bridge-repairs.html": True,  # `Allow: /amp/*.html$`
+        f"{base}/amp/bridge-repairs.html?print=1": False,  # `$`: the path must end there
+    }
+
+    summary = ingest_urls(list(allowed), settings)
+
+    refused = [url for url, ok in allowed.items() if not ok]
+    assert summary.errors == [f"{url}: disallowed by the site's robots.txt" for url in refused]
+    assert summary.added == 2
+    assert page_requests(site) == ["/news/harbour-dredging.html", "/amp/bridge-repairs.html"]
+
+
 def test_watch_refreshes_each_feed_on_its_schedule_and_logs_a_line_per_feed_per_round(site, fast, caplog):
     feeds = [feed(site, "riverton.rss", refresh_minutes=0.01), feed(site, "valley.atom", refresh_minutes=60)]
     stop = threading.Event()
@@ -282,3 +306,201 @@ def wait_until(condition, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_a_feed_body_is_data_never_a_path(site, fast):
+    site.values["local_feed"] = str(SITE / "riverton.rss")  # a feed-shaped file on this machine
+
+    reports = refresh([feed(site, "path-zero.rss"), feed(site, "path-local.rss"), feed(site, "riverton.rss")], fast)
+
+    for name in ("path-zero.rss", "path-local.rss"):  # each read as the few bytes it is, and failed alone
+        assert counts(reports[name]) == (0, 0, 0, 1)
+        [error] = reports[name].errors
+        assert error.startswith(f"{site.base_url}/{name}: broken feed XML"), error
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    assert len(open_index(fast).articles()) == 3  # nothing from the local file
+
+
+# Addresses a test's DNS hands out; the network delivers a connection to any of them to the loopback site, so
+# a request the fetcher failed to refuse would show in the site's log.
+PUBLIC_IP, INTRANET_IP, METADATA_IP = "93.184.215.14", "10.20.30.40", "169.254.169.254"
+
+
+@pytest.fixture
+def network(site, monkeypatch):
+    """DNS and routing are boundaries: news.example is public, intranet.example a private name."""
+    port = int(site.base_url.rsplit(":", 1)[1])
+    names = {"news.example": PUBLIC_IP, "intranet.example": INTRANET_IP}
+    monkeypatch.setattr(fetch, "_resolve", lambda host, _port: [names.get(host, host)], raising=False)
+    connect = socket.create_connection
+
+    def routed(address, *args, **kwargs):
+        host = address[0]
+        return connect(("127.0.0.1", port) if host in (PUBLIC_IP, INTRANET_IP, METADATA_IP) else address,
+                       *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", routed)
+    site.values.update(public=f"http://news.example:{port}", port=str(port))
+    return site
+
+
+def test_no_fetch_reaches_the_fetchers_own_network(network, tmp_path):
+    site, base, port = network, network.base_url, network.values["port"]
+    public = site.values["public"]
+    site.redirects["/news/leak.html"] = f"{base}/news/night-bus.html"  # a public page sending us home
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_allow_private": False})
+
+    [report] = refresh_feeds([FeedConfig.model_validate({"url": f"{public}/ssrf.rss"})], settings)
+
+    assert counts(report) == (1, 0, 0, 5), report.errors
+    refused = {error.split(": ", 1)[0]: error.split(": ", 1)[1] for error in report.errors}
+    why = "not a public address (NEWSQA_FETCH_ALLOW_PRIVATE)"
+    assert refused == {
+        f"{base}/news/market-hall.html": f"refused: 127.0.0.1 is {why}",
+        "http://169.254.169.254/latest/meta-data/": f"refused: 169.254.169.254 is {why}",
+        f"http://[::ffff:127.0.0.1]:{port}/news/bridge-repairs.html": f"refused: ::ffff:127.0.0.1 is {why}",
+        f"{public}/news/leak.html": f"redirected to {base}/news/night-bus.html, refused: 127.0.0.1 is {why}",
+        f"http://intranet.example:{port}/news/library-hours.html":
+            f"refused: intranet.example resolves to {INTRANET_IP}, which is {why}",
+    }
+    # only the public site was asked, by its own name: every refused url was refused before connecting
+    assert site.paths() == ["/ssrf.rss", "/robots.txt", "/news/leak.html", "/news/harbour-dredging.html"]
+    assert {headers["Host"] for _, headers, _ in site.requests} == {f"news.example:{port}"}
+    assert [a.title for a in open_index(settings).articles().values()] == ["Harbour Dredging Finishes Early"]
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    """A valid gzip body of `megabytes` MiB of zeros, built without compressing them all: after a full flush a
+    deflate block is byte-aligned and refers to nothing before it, so one compressed MiB can be repeated."""
+    zeros, deflate = bytes(1 << 20), zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(zeros, crc)
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + block * megabytes + deflate.flush()
+            + struct.pack("<II", crc, (megabytes << 20) & 0xFFFFFFFF))
+
+
+def zstd_bomb(megabytes: int) -> bytes:
+    import zstandard  # httpx decodes zstd when this is installed: a server may send it unasked
+
+    compressor, zeros = zstandard.ZstdCompressor().compressobj(), bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(megabytes)) + compressor.flush()
+
+
+# One fetch in a process of its own, so its peak memory is its own: what it says, its peak's growth, its time.
+FETCH_ONE = """
+import resource, sys, time
+from newsqa.ingest.fetch import FetchFailed, PoliteClient
+from newsqa.settings import Settings
+
+settings = Settings(_env_file=None, fetch_allow_private=True, fetch_retries=0, fetch_timeout_s=60)
+peak, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+with PoliteClient(settings) as client:
+    try:
+        print(len(client.get(sys.argv[1], obey_robots=False).body), "bytes read")
+    except FetchFailed as exc:
+        print(exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) // 1024, time.monotonic() - started)
+"""
+
+
+@pytest.mark.parametrize("encoding, bomb, refusal", [
+    ("gzip", gzip_bomb, "over the 5 MB limit (NEWSQA_FETCH_MAX_MB) once decompressed"),
+    ("zstd", zstd_bomb, "unsupported Content-Encoding 'zstd'"),
+])
+def test_a_small_body_that_expands_to_gigabytes_stops_at_the_cap(site, encoding, bomb, refusal):
+    body = bomb(2048)  # 2 GiB of zeros
+    assert len(body) < 2.2e6
+    site.streamed["/news/bomb.html"], site.encodings["/news/bomb.html"] = body, encoding
+
+    done = subprocess.run([sys.executable, "-c", FETCH_ONE, f"{site.base_url}/news/bomb.html"],
+                          capture_output=True, text=True, timeout=120)
+
+    said, measures = done.stdout.splitlines()
+    grown_mb, seconds = int(measures.split()[0]), float(measures.split()[1])
+    assert said == f"{site.base_url}/news/bomb.html: {refusal}", done.stderr
+    assert grown_mb < 100 and seconds < 10, (grown_mb, seconds)
+
+
+def test_one_bad_item_fails_alone_in_watch(site, fast, caplog, monkeypatch):
+    extract = loaders.trafilatura.bare_extraction
+
+    def choking(html, **options):  # a library bug met in one page's content
+        if b"Ferry" in (html if isinstance(html, bytes) else html.encode()):
+            raise RuntimeError("extractor choked")
+        return extract(html, **options)
+
+    monkeypatch.setattr(loaders.trafilatura, "bare_extraction", choking)
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=([feed(site, "odd-items.rss", refresh_minutes=60)], fast, stop))
+    line = f"feed {site.base_url}/odd-items.rss: "
+    with caplog.at_level(logging.INFO):
+        watcher.start()
+        try:
+            assert wait_until(lambda: any(r.getMessage().startswith(line) for r in caplog.records), timeout=120)
+        finally:
+            stop.set()
+            watcher.join(timeout=60)
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"{line}1 new, 0 updated, 0 unchanged, 2 failed" in messages
+    assert f"failed {site.base_url}/news/market-hall.html: unreadable feed item (year 0 is out of range)" in messages
+    assert (f"failed {site.base_url}/news/claims-elsewhere.html: failed unexpectedly (RuntimeError: extractor "
+            f"choked)") in messages
+    assert [a.title for a in open_index(fast).articles().values()] == ["Harbour Dredging Finishes Early"]
+
+
+def test_one_bad_item_stops_neither_its_feed_nor_the_next_in_ingest(site, fast, tmp_path):
+    feeds_file = tmp_path / "feeds.toml"
+    feeds_file.write_text("".join(f'[[feeds]]\nurl = "{site.base_url}/{name}"\n'
+                                  for name in ("odd-items.rss", "riverton.rss")))
+
+    done = subprocess.run([sys.executable, "-m", "newsqa", "ingest", "--feeds", str(feeds_file)],
+                          env=cli_env(fast), capture_output=True, text=True, timeout=180)
+
+    assert done.returncode == 0, done.stderr
+    assert f"feed {site.base_url}/odd-items.rss: 2 new, 0 updated, 0 unchanged, 1 failed" in done.stdout
+    assert f"failed: {site.base_url}/news/market-hall.html: unreadable feed item (year 0" in done.stderr
+    assert f"feed {site.base_url}/riverton.rss: 3 new, 0 updated, 0 unchanged, 0 failed" in done.stdout
+    assert len(open_index(fast).articles()) == 5
+
+
+def test_a_guid_is_known_within_its_own_feed_only(site, fast):
+    feeds = [feed(site, "valley.atom"), feed(site, "shadow.atom")]  # shadow reuses valley's market-hall guid
+
+    reports = refresh(feeds, fast)
+
+    assert counts(reports["shadow.atom"]) == (1, 0, 0, 0)
+    assert "Harbour Dredging Finishes Early" in metas_by_title(fast)
+
+
+def test_items_remembered_before_feeds_were_scoped_are_claimed_by_the_feed_listing_them(site, fast):
+    feeds = [feed(site, "riverton.rss"), feed(site, "valley.atom")]
+    refresh(feeds, fast)
+    path = fast.data_dir / "feeds-state.json"
+    scoped = json.loads(path.read_text())["feed_items"]
+    # the file as written before items were scoped, without validators: the next round reads every feed whole
+    unscoped = {identity: record for items in scoped.values() for identity, record in items.items()}
+    path.write_text(json.dumps({"validators": {}, "items": unscoped}))
+    seen = len(site.requests)
+
+    reports = refresh(feeds, fast)
+
+    assert counts(reports["riverton.rss"]) == (0, 0, 3, 0) and counts(reports["valley.atom"]) == (0, 0, 2, 0)
+    assert page_requests(site, seen) == []  # the market hall known by its guid still: /story?id=2208 not fetched
+    state = json.loads(path.read_text())
+    assert state["items"] == {} and state["feed_items"] == scoped
+
+
+def test_a_full_text_item_is_its_links_outlet_only_where_the_feed_speaks_for_it(site, tmp_path):
+    claimed = "https://www.other-outlet.example/coast/lighthouse.html"
+    for hosts, source in (None, source_key(site.base_url)), (["other-outlet.example"], "other-outlet.example"):
+        settings = make_settings(tmp_path / str(source), **FAST)
+        [report] = refresh_feeds([feed(site, "claims.rss", **({"hosts": hosts} if hosts else {}))], settings)
+
+        assert counts(report) == (1, 0, 0, 0)
+
+        lighthouse = metas_by_title(settings)["Lighthouse Keepers Return to Cape Morrow"]
+        assert (lighthouse.url, lighthouse.source) == (claimed, source)
+    assert not any("other-outlet" in p for p in site.paths())  # no page fetched: the item carried the story

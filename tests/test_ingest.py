@@ -334,6 +334,22 @@ def test_malformed_records_fail_alone_and_two_feeds_numbering_alike_are_both_sto
                                                                    "south-herald.example:123"}
 
 
+def test_a_date_that_cannot_be_put_in_utc_fails_its_record_alone(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    feed = tmp_path / "dated.jsonl"
+    records = [{"title": HEADLINE, "body": OLD_PARAGRAPHS[0], "published_at": "2025-03-01T08:00:00+01:00"},
+               {"title": "Before Time", "body": OLD_PARAGRAPHS[1], "published_at": "0001-01-01T00:00:00+14:00"},
+               {"title": "Council Funds Library", "body": NEW_PARAGRAPHS[1], "published_at": "2025-03-02"}]
+    feed.write_text("\n".join(json.dumps(r) for r in records))
+
+    summary = ingest_paths([feed], settings, progress=False)
+
+    assert (summary.added, summary.failed) == (2, 1)
+    [error] = summary.errors
+    assert error.startswith(f"{feed}:2: unreadable published_at '0001-01-01T00:00:00+14:00' ("), error
+    assert {c.meta.title for c in stored_chunks(settings)} == {HEADLINE, "Council Funds Library"}
+
+
 def test_ingest_counts_what_it_met_for_prometheus(settings):
     from prometheus_client import REGISTRY
 
