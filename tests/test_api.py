@@ -260,3 +260,12 @@ def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
 def test_an_answer_no_passage_states_is_refused_when_nothing_else_is_chosen(chat):
     body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
     assert body["refused"] is True and body["refusal_reason"] == "not_grounded" and body["citations"] == []
+
+
+@pytest.mark.parametrize(("question", "fields"), [
+    ("What happened in 0000?", {}),
+    ("Who killed al-Rufayi today?", {"as_of": "9999-12-31"}),
+])
+def test_a_time_past_the_calendars_ends_is_answered_not_a_500(chat, question, fields):
+    response = chat(question, WHO_ANSWER, **fields)
+    assert response.status_code == 200
