@@ -513,6 +513,7 @@ def test_a_full_backlog_tells_the_asker_to_come_back_at_once(slack_stub: Any, an
         ),
         ("javascript:alert(1)", None),
         ("https://evil.example/a b|<!here>", None),
+        ("http://[x", None),  # urlsplit can't read it: shown as text, the answer still posted
     ],
 )
 def test_a_hostile_citation_url_cannot_inject_mentions_or_links(url: str, link: str | None) -> None:
