@@ -70,13 +70,17 @@ class Service:
         self.admission = Admission(1 + settings.queue_depth)
         self._ready: dict[str, bool] = {}
         self._checked_at = -math.inf
+        self._probe: asyncio.Future[dict[str, bool]] | None = None
 
     async def readiness(self) -> dict[str, bool]:
-        """The store has articles and the model answers; checked off the event loop, cached a few seconds."""
+        """The store has articles and the model answers; checked off the event loop, cached a few seconds.
+        One check at a time however many probes ask: a hung model must not take a thread per probe."""
         now = time.monotonic()
         if now - self._checked_at > _READY_CACHE_S:
-            try:
-                self._ready = await asyncio.wait_for(run_in_threadpool(self._check), _READY_TIMEOUT_S)
+            if self._probe is None or self._probe.done():
+                self._probe = asyncio.ensure_future(run_in_threadpool(self._check))
+            try:  # shielded: a probe that gives up leaves the check running for the next one to share
+                self._ready = await asyncio.wait_for(asyncio.shield(self._probe), _READY_TIMEOUT_S)
             except TimeoutError:
                 self._ready = {"index": False, "model": False}
             self._checked_at = now

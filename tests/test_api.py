@@ -1,6 +1,7 @@
 """The HTTP API as a client sees it: real retrieval over the seed story, the chat model faked."""
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -190,6 +191,40 @@ def test_not_ready_on_an_empty_data_dir(settings, fake_answerer):
         response = readyz(client, timeout_s=1.0)
     assert response.status_code == 503
     assert response.json()["index"] is False and response.json()["ready"] is False
+
+
+def test_concurrent_probes_share_one_readiness_check_while_the_model_hangs(seed_settings, fake_answerer):
+    answerer = fake_answerer(seed_settings)
+    checks, hung = [], threading.Event()
+
+    def hanging() -> bool:
+        checks.append(1)
+        return hung.wait(30)
+
+    answerer.model_answers = hanging
+    with running_uvicorn(create_app(seed_settings, answerer)) as url:
+        probes = [threading.Thread(target=httpx.get, args=(f"{url}/readyz",), kwargs={"timeout": 30})
+                  for _ in range(8)]
+        for probe in probes:
+            probe.start()
+        end = time.monotonic() + 10
+        while not checks and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the other probes have arrived by now
+        seen = len(checks)
+        hung.set()
+        for probe in probes:
+            probe.join()
+    assert seen == 1
+
+
+def test_the_pages_files_carry_the_pages_security_headers(seed_settings, fake_answerer):
+    with client_for(fake_answerer(seed_settings)) as client:
+        page, static = client.get("/"), client.get("/static/index.html")
+    assert static.status_code == 200
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert static.headers[name] == page.headers[name]
+    assert "frame-ancestors 'none'" in static.headers["Content-Security-Policy"]
 
 
 def test_docs_and_openapi_are_served(seed_settings, fake_answerer):
