@@ -117,6 +117,25 @@ def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsq
     assert any('"' in line and "1,383 civilians" in line for line in lines[source + 1:])
 
 
+def test_cli_ask_prints_stored_text_without_its_terminal_escape_sequences(newsqa, openai_stub, tmp_path):
+    from datetime import datetime
+
+    from newsqa.ingest.pipeline import ingest_items
+    from newsqa.store.models import Article
+
+    settings = make_settings(tmp_path / "escapes")
+    escapes = "\x1b[2J\x1b]0;pwned\x07\x9b31m"  # clear the screen, retitle the window, red (C1 CSI)
+    ingest_items([Article(id="bridge", title=f"Valewick Bridge Opens {escapes}", source="example-newswire.org",
+                          published_at=datetime(2025, 3, 3),
+                          body=f"The new bridge in Valewick was opened by Mayor Ana Ruiz {escapes} on Monday. "
+                               "Traffic crossed it within the hour, the council said.")], settings, progress=False)
+    openai_stub.replies.extend(["Mayor Ana Ruiz", "yes"])
+    done = newsqa("Who opened the new bridge in Valewick?", data_dir=settings.data_dir)
+    assert done.returncode == 0, done.stderr
+    assert "Mayor Ana Ruiz" in done.stdout and "Valewick Bridge Opens" in done.stdout
+    assert not any(ch in done.stdout for ch in "\x1b\x07\x9b")
+
+
 def test_cli_ask_on_a_terminal_shows_the_stages_then_clears_them(seed_settings, openai_stub, tmp_path):
     openai_stub.replies.append("1,383")
     env = newsqa_env(seed_settings.data_dir, openai_stub.url)
