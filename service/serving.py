@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from newsqa.service.answering import deadline
+from newsqa.service.answering import deadline, input_limits
 from newsqa.service.answering.answer import Answerer, Events
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from starlette.concurrency import run_in_threadpool
@@ -107,7 +107,10 @@ class Service:
                            events: Events | None = None) -> ChatResponse:
         """Runs the answer in a worker thread; the slot is held until that thread ends, but the response
         doesn't wait past the deadline for a generation that can't be stopped at once."""
-        entered = self.admission.enter()
+        return await self._answer_admitted(self.admission.enter(), request, disconnected, events)
+
+    async def _answer_admitted(self, entered: float, request: ChatRequest, disconnected: Disconnected,
+                               events: Events | None) -> ChatResponse:
         stop_at = deadline.Deadline(self.settings.answer_deadline_s)
         work = asyncio.ensure_future(run_in_threadpool(self._answer, stop_at, request, events))
 
@@ -126,24 +129,21 @@ class Service:
         finally:
             watcher.cancel()
 
-    async def stream(self, request: ChatRequest, disconnected: Disconnected) -> AsyncIterator[tuple[str, Any]]:
+    def stream(self, request: ChatRequest, disconnected: Disconnected) -> AsyncIterator[tuple[str, Any]]:
         """(event, data) pairs: the answer path's stages and draft tokens as they happen, then ("answer", the
-        response); an error is raised to the caller, after the events before it."""
+        response); an error is raised to the caller, after the events before it. The request is checked and
+        admitted here, before any event, so a 422 or 503 is the response's status rather than an event in a 200;
+        the answer starts at once and frees its slot when it ends, even if the stream is never read."""
+        input_limits.check(request, self.settings)
+        entered = self.admission.enter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def emit(event: str, data: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (event, data))
 
-        work = asyncio.ensure_future(self.answer_async(request, disconnected, emit))
-        while not (work.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result()
-            else:
-                getter.cancel()
-        yield "answer", work.result()
+        work = asyncio.ensure_future(self._answer_admitted(entered, request, disconnected, emit))
+        return _events(queue, work)
 
     def _answer(self, stop_at: deadline.Deadline, request: ChatRequest, events: Events | None) -> ChatResponse:
         with deadline.within(stop_at):
@@ -161,3 +161,15 @@ async def _stop_when_gone(disconnected: Disconnected, stop_at: deadline.Deadline
     while not await disconnected():
         await asyncio.sleep(_DISCONNECT_POLL_S)
     stop_at.asker_gone()
+
+
+async def _events(queue: asyncio.Queue[tuple[str, Any]],
+                  work: asyncio.Future[ChatResponse]) -> AsyncIterator[tuple[str, Any]]:
+    while not (work.done() and queue.empty()):
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+        else:
+            getter.cancel()
+    yield "answer", work.result()

@@ -244,12 +244,32 @@ def test_the_stream_reports_stages_then_the_same_answer_as_chat_then_done(seed_s
     assert answer == plain
 
 
-def test_a_stream_that_fails_ends_with_an_error_event(seed_settings):
+def test_a_stream_for_an_invalid_request_is_a_422_before_any_event(seed_settings):
     with client(seed_with(seed_settings, max_question_chars=10)) as test_client:
         with test_client.stream("POST", "/v1/chat/stream", json={"question": WHO}) as response:
+            response.read()
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "question"]
+
+
+def test_a_stream_past_the_queue_depth_is_a_503_with_retry_after_before_any_event(seed_settings):
+    with live(seed_with(seed_settings, queue_depth=0), seconds=2.0) as (url, app):
+        first = threading.Thread(target=httpx.post, args=(f"{url}/v1/chat",),
+                                 kwargs={"json": {"question": WHO}, "timeout": 30})
+        first.start()
+        wait_until(lambda: in_flight(app) == 1)
+        with httpx.stream("POST", f"{url}/v1/chat/stream", json={"question": WHO}, timeout=30) as response:
+            response.read()
+        first.join()
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    assert "try again" in response.json()["detail"]
+
+
+def test_a_stream_that_fails_after_it_opened_ends_with_an_error_event(seed_settings):
+    with client(seed_with(seed_settings, answer_deadline_s=0.5), seconds=30.0) as test_client:
+        with test_client.stream("POST", "/v1/chat/stream", json={"question": WHO}) as response:
             events = sse_events(response)
-    assert [name for name, _ in events] == ["error", "done"]
-    assert events[0][1]["status"] == 422 and events[0][1]["detail"][0]["loc"] == ["body", "question"]
+    assert response.status_code == 200 and [name for name, _ in events][-2:] == ["error", "done"]
+    assert events[-2][1]["status"] == 504
 
 
 def test_with_the_fallback_set_a_dead_model_still_gets_the_best_passages_marked_as_no_answer(seed_settings):

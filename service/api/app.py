@@ -95,9 +95,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     async def chat_stream(body: ChatRequest, request: Request) -> EventSourceResponse:
         """Server-sent events: `stage` (rewriting, retrieving, generating, verifying), `token` (the draft,
         provisional), `answer` (final: the /v1/chat body), `error` ({status, detail}), `done` ({timings})."""
-        service = _service(request)
-        service.admission.check()  # a full queue is a 503 before the stream starts
-        return EventSourceResponse(_events(service, body, request), ping=15)
+        events = _service(request).stream(body, request.is_disconnected)  # raises a 422 or 503 before the 200
+        return EventSourceResponse(_events(events), ping=15)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -136,11 +135,11 @@ def _error_body(exc: NewsqaError) -> dict[str, Any]:
     return {"detail": detail, "request_id": request_id.get()}
 
 
-async def _events(service: Service, body: ChatRequest, request: Request) -> AsyncIterator[dict[str, str]]:
+async def _events(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[dict[str, str]]:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     try:
-        async for event, data in service.stream(body, request.is_disconnected):
+        async for event, data in events:
             if isinstance(data, ChatResponse):
                 record_answer(data)
                 timings = data.timings.model_dump()
