@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     collection: str = Field("newsqa_chunks", min_length=3, max_length=512)
     chroma_host: str | None = None  # set to use a Chroma server (`chroma run`) instead of the embedded store
-    chroma_port: int = 8000
+    chroma_port: int = 8765  # `chroma run`'s own default (8000) is the API's port; deploy/local.py uses 8765
     # a writer renews its lease every third of this; one silent longer is taken for dead and its debris cleared
     writer_lease_seconds: float = Field(30.0, ge=1)
 

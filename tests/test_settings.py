@@ -1,5 +1,6 @@
 """Settings: one typed class; .env.example documents every variable and works when copied as is."""
 
+import re
 from pathlib import Path
 
 from newsqa.settings import Settings
@@ -23,3 +24,12 @@ def test_the_example_copied_as_env_gives_the_offline_defaults(tmp_path, monkeypa
     assert settings.llm_provider == "local" and settings.chroma_host is None
     assert settings.embedding_model_path is None and settings.slack_bot_token is None  # empty means unset
     assert settings.model_cache_dir == Path.home() / ".cache" / "newsqa"  # "~" expanded
+
+
+def test_the_chroma_port_defaults_to_the_deployments_not_the_apis():
+    deploy = (EXAMPLE.parent / "deploy" / "local.py").read_text()
+    [chroma] = re.findall(r'"--chroma-port", type=int, default=(\d+)', deploy)
+    [api] = re.findall(r'"--api-port", type=int, default=(\d+)', deploy)
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    assert Settings(_env_file=None).chroma_port == int(chroma) != int(api)
+    assert f"chroma run --path /srv/newsqa/chroma --host 127.0.0.1 --port {chroma}" in readme
