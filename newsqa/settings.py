@@ -1,5 +1,6 @@
 """Every tunable of newsqa in one typed place (env prefix NEWSQA_, or a .env file)."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -96,9 +97,9 @@ class Settings(BaseSettings):
     fallback_passages: bool = False  # model unavailable: answer 200 with the best passages, marked as no answer
 
     # serving: who may ask, how often, and shutting down
-    api_keys: Annotated[list[SecretStr], NoDecode] = []  # comma-separated; set: every route but health/Slack needs one
+    api_keys: Annotated[list[SecretStr], NoDecode] = []  # k1,k2 or JSON; set: every route but health/Slack needs one
     rate_limit: str = "60/minute"  # per API key, else per client address (limits' syntax: "10/second;100/hour")
-    cors_origins: Annotated[list[str], NoDecode] = []  # comma-separated origins allowed to call from a browser
+    cors_origins: Annotated[list[str], NoDecode] = []  # origins allowed to call from a browser (a list: a,b or JSON)
     shutdown_grace_s: int = Field(30, ge=0)  # on SIGTERM, in-flight answers get this long to finish
 
     # article browser (GET /v1/articles)
@@ -114,8 +115,13 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+    def _list(cls, value: object) -> object:
+        """A list setting as JSON (`["a","b"]`, pydantic-settings' own form) or comma-separated (`a,b`)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @model_validator(mode="after")
     def _provider_complete(self) -> "Settings":

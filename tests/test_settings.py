@@ -33,3 +33,12 @@ def test_the_chroma_port_defaults_to_the_deployments_not_the_apis():
     readme = (EXAMPLE.parent / "README.md").read_text()
     assert Settings(_env_file=None).chroma_port == int(chroma) != int(api)
     assert f"chroma run --path /srv/newsqa/chroma --host 127.0.0.1 --port {chroma}" in readme
+
+
+def test_a_list_setting_is_read_as_json_or_comma_separated(monkeypatch):
+    for keys, origins in (('["k-one","k-two"]', '[ "https://a.example" ]'), ("k-one, k-two", "https://a.example")):
+        monkeypatch.setenv("NEWSQA_API_KEYS", keys)
+        monkeypatch.setenv("NEWSQA_CORS_ORIGINS", origins)
+        settings = Settings(_env_file=None)
+        assert [key.get_secret_value() for key in settings.api_keys] == ["k-one", "k-two"]
+        assert settings.cors_origins == ["https://a.example"]
