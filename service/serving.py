@@ -164,7 +164,7 @@ async def _stop_when_gone(disconnected: Disconnected, stop_at: deadline.Deadline
 
 
 async def _events(queue: asyncio.Queue[tuple[str, Any]],
-                  work: asyncio.Future[ChatResponse]) -> AsyncIterator[tuple[str, Any]]:
+                  work: asyncio.Future[Any]) -> AsyncIterator[tuple[str, Any]]:
     while not (work.done() and queue.empty()):
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
