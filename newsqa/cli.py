@@ -211,13 +211,14 @@ def serve(
     log_level = settings.log_level.lower()
     with _user_errors():
         # log_config=None: uvicorn's lines go through our handler (request ids, JSON); SIGTERM stops accepting
-        # and gives in-flight answers the grace period before the store is closed.
+        # and gives in-flight answers the grace period before the store is closed. proxy_headers=False: uvicorn
+        # would believe X-Forwarded-For from 127.0.0.1; NEWSQA_TRUSTED_PROXIES alone says whose to believe.
         if workers == 1:
             uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None,
-                        timeout_graceful_shutdown=settings.shutdown_grace_s)
+                        proxy_headers=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
         else:  # each worker process builds its own app from the same environment
             uvicorn.run("newsqa.service.api.app:app_from_environment", factory=True, workers=workers, host=host,
-                        port=port, log_level=log_level, log_config=None,
+                        port=port, log_level=log_level, log_config=None, proxy_headers=False,
                         timeout_graceful_shutdown=settings.shutdown_grace_s)
 
 

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -98,7 +98,9 @@ class Settings(BaseSettings):
 
     # serving: who may ask, how often, and shutting down
     api_keys: Annotated[list[SecretStr], NoDecode] = []  # k1,k2 or JSON; set: every route but health/Slack needs one
-    rate_limit: str = "60/minute"  # per API key, else per client address (limits' syntax: "10/second;100/hour")
+    rate_limit: str = "60/minute"  # per valid API key, else per client address (limits' syntax: "10/second;100/hour")
+    # proxies (IPs or CIDRs) whose X-Forwarded-For gives the client address; none: the peer's address is the client's
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
     cors_origins: Annotated[list[str], NoDecode] = []  # origins allowed to call from a browser (a list: a,b or JSON)
     shutdown_grace_s: int = Field(30, ge=0)  # on SIGTERM, in-flight answers get this long to finish
 
@@ -113,7 +115,7 @@ class Settings(BaseSettings):
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _list(cls, value: object) -> object:
         """A list setting as JSON (`["a","b"]`, pydantic-settings' own form) or comma-separated (`a,b`)."""

@@ -34,7 +34,8 @@ def running_uvicorn(app) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))  # as `newsqa serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -185,6 +185,39 @@ def test_past_the_rate_limit_a_caller_gets_429_with_retry_after_and_others_are_u
     assert bob.status_code == 200 and all(h.status_code == 200 for h in health)
 
 
+def statuses(url: str, headers: list[dict[str, str]]) -> list[int]:
+    """The status of GET /openapi.json (guarded, and cheap) with each of `headers` in turn, over real HTTP."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        return [http.get("/openapi.json", headers=h).status_code for h in headers]
+
+
+def test_without_keys_a_made_up_key_per_request_does_not_dodge_the_rate_limit(seed_settings):
+    with live(seed_with(seed_settings, rate_limit="2/minute")) as (url, _):
+        assert statuses(url, [{"X-API-Key": f"random-{n}"} for n in range(3)]) == [200, 200, 429]
+
+
+def test_with_keys_a_client_guessing_them_is_throttled_and_a_keyed_caller_is_not(seed_settings):
+    with live(seed_with(seed_settings, api_keys="alice", rate_limit="2/minute")) as (url, _):
+        guesses = statuses(url, [{"X-API-Key": f"guess-{n}"} for n in range(3)] + [{}])
+        alice = statuses(url, [{"X-API-Key": "alice"}])
+    assert guesses == [401, 401, 429, 429] and alice == [200]
+
+
+def test_x_forwarded_for_names_the_client_only_from_a_trusted_proxy(seed_settings):
+    def via(*hops: str) -> dict[str, str]:
+        return {"X-Forwarded-For": ", ".join(hops)}
+
+    with live(seed_with(seed_settings, rate_limit="2/minute")) as (url, _):  # no proxy trusted: header ignored
+        untrusted = statuses(url, [via("203.0.113.1"), via("203.0.113.2"), via("203.0.113.3")])
+    with live(seed_with(seed_settings, rate_limit="2/minute", trusted_proxies="10.0.0.0/8,127.0.0.1")) as (url, _):
+        # each client behind the proxy is its own caller; what a client writes left of the proxies' entries is
+        # not believed, and a chain of trusted proxies is walked from the right
+        one = statuses(url, [via("203.0.113.5"), via("198.51.100.9, 203.0.113.5", "10.1.2.3"), via("203.0.113.5")])
+        other = statuses(url, [via("203.0.113.6")])
+    assert untrusted == [200, 200, 429]
+    assert one == [200, 200, 429] and other == [200]
+
+
 def test_cors_is_off_unless_origins_are_configured(seed_settings):
     preflight = {"Origin": "https://desk.example", "Access-Control-Request-Method": "POST"}
     with client(seed_settings) as test_client:

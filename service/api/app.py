@@ -17,7 +17,7 @@ from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.deadline import AskerGone
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.service.api.article_routes import articles_router
-from newsqa.service.api.guards import ApiKeys, BodyLimit, RateLimit, RequestIds
+from newsqa.service.api.guards import ApiKeys, BodyLimit, Keys, RateLimit, RequestIds
 from newsqa.service.api.page import mount_page
 from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer
 from newsqa.service.serving import Service
@@ -67,9 +67,10 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         description="Answers questions from indexed news articles, with citations, or says the sources don't.",
     )
     install_metrics(app)
-    # Added innermost first: a request meets the request id, then CORS, the body limit, the key, the rate limit.
-    app.add_middleware(RateLimit, rate=settings.rate_limit)
-    app.add_middleware(ApiKeys, keys=settings.api_keys)
+    # Added innermost first: a request meets the request id, then CORS, the body limit, the rate limit, the key.
+    keys = Keys(settings.api_keys)
+    app.add_middleware(ApiKeys, keys=keys)
+    app.add_middleware(RateLimit, rate=settings.rate_limit, keys=keys, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
