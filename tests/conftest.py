@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -80,13 +81,20 @@ def demo_settings(tmp_path_factory) -> Settings:
     return settings
 
 
+class AgreeingChatModel(FakeListChatModel):
+    """Replies `responses` in turn; the verifier (the call asking for top log-probabilities) it answers yes."""
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        return "yes" if kwargs.get("top_logprobs") else super()._call(*args, **kwargs)
+
+
 @pytest.fixture
 def fake_answerer() -> Callable:
     """fake_answerer(settings, *replies): the real answer path over a real index, with a chat model that
-    replies `replies` in turn."""
+    replies `replies` in turn and confirms every answer it is asked to verify."""
     from newsqa.service.answering.answer import Answerer
 
     def build(settings: Settings, *responses: str) -> Answerer:
-        return Answerer.from_settings(settings, chat_model=FakeListChatModel(responses=list(responses)))
+        return Answerer.from_settings(settings, chat_model=AgreeingChatModel(responses=list(responses)))
 
     return build

@@ -55,8 +55,8 @@ def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(
     assert_cites_1383(picked)
     assert "Options: at least 1,383 | about 500 | 13" in openai_stub.requests[0]["messages"][1]["content"]
     # No passage says "about 500": the options a passage states are put to the verifier instead. It says no to
-    # one and nothing to the other ("NOT FOUND"): an option the model did not pick needs a yes.
-    openai_stub.replies += ["about 500", "No"]
+    # one and nothing to the other ("NOT FOUND"): an answer needs a yes.
+    openai_stub.replies += ["about 500", "No", "NOT FOUND"]
     unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert unsupported.refused and unsupported.refusal_reason == "not_confirmed" and unsupported.citations == []
     verified = [r["messages"][1]["content"] for r in openai_stub.requests[3:]]

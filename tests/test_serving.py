@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import make_settings
+from conftest import AgreeingChatModel, make_settings
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering import deadline
@@ -22,7 +22,7 @@ WHO = "Who killed al-Rufayi?"
 WHO_ANSWER = "Iraqi intelligence"
 
 
-class SlowModel(FakeListChatModel):
+class SlowModel(AgreeingChatModel):
     """Takes `seconds` per reply, checking its question's deadline every 20 ms as the local model does per token."""
 
     seconds: float = 0.0

@@ -15,10 +15,9 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from conftest import SEED_SOURCE, SEED_TITLE, running_uvicorn
+from conftest import SEED_SOURCE, SEED_TITLE, AgreeingChatModel, running_uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse, Citation, Turn
 from newsqa.service.api.app import create_app
@@ -407,7 +406,7 @@ def test_the_service_answers_a_mention_from_the_indexed_seed_before_it_stops(sla
             "slack_api_url": slack_stub.api_url,
         }
     )
-    slow_model = FakeListChatModel(responses=["at least 1,383 [2]"], sleep=2.0)
+    slow_model = AgreeingChatModel(responses=["at least 1,383 [2]"], sleep=2.0)
     service = create_app(slack_settings, Answerer.from_settings(slack_settings, chat_model=slow_model))
     with TestClient(service) as service_client:
         body = event_body(mention(f"<@{slack_stub.bot_user_id}> How many civilians were killed in coastal Syria?"))
