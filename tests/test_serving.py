@@ -102,6 +102,25 @@ def test_past_the_deadline_a_question_is_a_504_and_its_generation_stops(seed_set
     assert response.json()["detail"] == "no answer within 0.5 s; try again or ask a shorter question"
 
 
+def test_with_a_model_server_a_504_stops_the_questions_model_calls_and_frees_its_slot(seed_settings, openai_stub):
+    """Each call to the server may take only the time the question has left, and none starts after that."""
+    from conftest import running_uvicorn
+
+    settings = seed_with(seed_settings, llm_provider="openai", llm_base_url=f"{openai_stub.url}/v1",
+                         answer_deadline_s=1.0, queue_depth=0)
+    openai_stub.answers[WHO] = WHO_ANSWER
+    openai_stub.delay = 6.0  # a server that takes longer than the question may
+    app = create_app(settings, Answerer.from_settings(settings))
+    with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        late = http.post("/v1/chat", json={"question": WHO})
+        wait_until(lambda: in_flight(app) == 0, timeout_s=3.0)
+        calls = len(openai_stub.requests)
+        openai_stub.delay = 0.0
+        next_question = http.post("/v1/chat", json={"question": WHO})
+    assert late.status_code == 504 and calls == 1
+    assert next_question.status_code == 200 and WHO_ANSWER in next_question.json()["answer"]
+
+
 def test_a_client_that_disconnects_frees_its_slot(seed_settings):
     with live(seed_with(seed_settings, queue_depth=0), seconds=60.0) as (url, app):
         with pytest.raises(httpx.ReadTimeout):
