@@ -60,8 +60,10 @@ class Reader(BaseChatModel):
         if judged := re.search(r'is "(.*)" the correct answer', prompt):
             self._verified.append(judged.group(1))
             yes = judged.group(1) in self.confirms
-            reply = AIMessage(content="Possibly.") if self.silent else verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
+            reply = verdict("Yes" if yes else "No", {"Yes": math.log(0.97 if yes else 0.3),
                                                      "No": math.log(0.03 if yes else 0.7)})
+            if self.silent:
+                reply = AIMessage(content="Possibly.")
         elif offered := re.search(r"Candidates: (.*)", prompt):
             self._offered.extend(offered.group(1).split(" | "))
             reply = AIMessage(content=self.choice)
