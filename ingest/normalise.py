@@ -29,6 +29,7 @@ FURNITURE = [re.compile(pattern, re.IGNORECASE) for pattern in (
 )]
 _PERCENT_ESCAPE = re.compile(r"%(?:2[0-9A-F]|3[A-F])")
 _SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+_TITLE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters, line and paragraph breaks
 
 
 def normalise_text(text: str) -> str:
@@ -46,4 +47,6 @@ def is_furniture(line: str) -> bool:
 
 
 def normalise_title(title: str) -> str:
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", title)).strip()
+    """One line: a headline's line breaks and control characters would let it write lines of its own
+    ("Question: ...") into the prompts it is quoted in."""
+    return _SPACES.sub(" ", _TITLE_BREAKS.sub(" ", unicodedata.normalize("NFC", title))).strip()

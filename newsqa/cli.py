@@ -3,6 +3,7 @@ eval; nothing imports it. Failures a user can act on (newsqa.errors) end in one 
 code; anything else is a bug and keeps its traceback."""
 
 import json
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from newsqa.settings import Settings, get_settings
 from newsqa.store.models import dateline
 
 warnings.filterwarnings("ignore", message=r".*langchain_community.*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but \t \n, DEL, C1 (CSI, OSC)
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Question answering over news, with citations.")
 
 
@@ -152,13 +154,19 @@ def ask(
     if as_json:
         typer.echo(response.model_dump_json(indent=2))
         return
-    typer.echo(response.answer)
+    typer.echo(_shown(response.answer))
     for c in response.citations:
         line = dateline(c.source, c.published_at)
-        typer.echo(f"\n[{c.n}] {c.title}" + (f" ({line})" if line else ""))
+        typer.echo(_shown(f"\n[{c.n}] {c.title}" + (f" ({line})" if line else "")))
         if c.url:
-            typer.echo(f"    {c.url}")
-        typer.echo(f'    "{c.quote}"')
+            typer.echo(_shown(f"    {c.url}"))
+        typer.echo(_shown(f'    "{c.quote}"'))
+
+
+def _shown(text: str) -> str:
+    """Stored text made safe for a terminal: an article's escape sequences could clear the screen, retitle the
+    window or hide lines, so control characters other than newline and tab print as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 _STAGES = {"rewriting": "reading the conversation", "retrieving": "searching the articles",
@@ -204,13 +212,14 @@ def serve(
     log_level = settings.log_level.lower()
     with _user_errors():
         # log_config=None: uvicorn's lines go through our handler (request ids, JSON); SIGTERM stops accepting
-        # and gives in-flight answers the grace period before the store is closed.
+        # and gives in-flight answers the grace period before the store is closed. proxy_headers=False: uvicorn
+        # would believe X-Forwarded-For from 127.0.0.1; NEWSQA_TRUSTED_PROXIES alone says whose to believe.
         if workers == 1:
             uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None,
-                        timeout_graceful_shutdown=settings.shutdown_grace_s)
+                        proxy_headers=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
         else:  # each worker process builds its own app from the same environment
             uvicorn.run("newsqa.service.api.app:app_from_environment", factory=True, workers=workers, host=host,
-                        port=port, log_level=log_level, log_config=None,
+                        port=port, log_level=log_level, log_config=None, proxy_headers=False,
                         timeout_graceful_shutdown=settings.shutdown_grace_s)
 
 

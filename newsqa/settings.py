@@ -2,11 +2,12 @@
 what .env.example and the README's settings table say (`newsqa settings`); comments say why a default is what
 it is."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,7 +31,8 @@ class Settings(BaseSettings):
     collection: str = Field("newsqa_chunks", min_length=3, max_length=512, description="Chroma collection name.")
     chroma_host: str | None = Field(None, description="Use a Chroma server (`chroma run --path DIR --port 8765`) "
                                     "instead of the embedded store; empty = embedded.")
-    chroma_port: int = Field(8000, ge=1, le=65535, description="Port of that Chroma server.")
+    # `chroma run`'s own default (8000) is the API's port; deploy/local.py uses 8765
+    chroma_port: int = Field(8765, ge=1, le=65535, description="Port of that Chroma server.")
     writer_lease_seconds: float = Field(30.0, ge=1, description=(
         "Seconds a writer's lease lasts unrenewed (it renews every third of it). On a Chroma server, a writer "
         "silent longer is taken for dead and the next writer clears what it left; a writer on this host that "
@@ -129,7 +131,7 @@ class Settings(BaseSettings):
     llm_threads: int = Field(2, ge=1, description="CPU threads of the local model.")
     llm_max_tokens: int = Field(48, ge=1, description="Longest answer the model may generate, in tokens.")
     llm_timeout_s: float = Field(30.0, gt=0, description=(
-        "Seconds per call to an OpenAI-compatible server; a question's deadline bounds the whole answer."))
+        "Seconds per call to an OpenAI-compatible server, at most the time left before the question's deadline."))
     llm_max_retries: int = Field(1, ge=0, description="Retries of a failed request to that server.")
     prompts_dir: Path | None = Field(None, description="Folder of prompt templates; empty = the prompts shipped "
                                      "with newsqa.")
@@ -166,13 +168,16 @@ class Settings(BaseSettings):
         "When the model is unavailable, answer with the best-matching passages (refused, reason "
         "model_unavailable) instead of a 503."))
     api_keys: Annotated[list[SecretStr], NoDecode] = Field([], description=(
-        "API keys, comma-separated (Authorization: Bearer KEY or X-API-Key: KEY); set, every route but "
+        "API keys, comma-separated or a JSON list (Authorization: Bearer KEY or X-API-Key: KEY); set, every route but "
         "health and Slack needs one; empty = no keys needed."))
     rate_limit: str = Field("60/minute", description=(
-        "Requests per API key (or client address without keys), in the limits syntax (\"10/second;100/hour\"); "
-        "429 with Retry-After above it."))
+        "Requests per valid API key, else per client address (so guessing keys is throttled too), in the limits "
+        "syntax (\"10/second;100/hour\"); 429 with Retry-After above it."))
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field([], description=(
+        "Reverse proxies (IPs or CIDRs, comma-separated or a JSON list) whose X-Forwarded-For names the client: "
+        "its right-most address that is not one of them; empty = the connecting address is the client's."))
     cors_origins: Annotated[list[str], NoDecode] = Field([], description=(
-        "Browser origins allowed to call the API (CORS), comma-separated; empty = none."))
+        "Browser origins allowed to call the API (CORS), comma-separated or a JSON list; empty = none."))
     shutdown_grace_s: int = Field(30, ge=0, description="Seconds in-flight answers get to finish after SIGTERM.")
 
     # fits a phone screen
@@ -188,10 +193,15 @@ class Settings(BaseSettings):
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+    def _list(cls, value: object) -> object:
+        """A list setting as JSON (`["a","b"]`, pydantic-settings' own form) or comma-separated (`a,b`)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @model_validator(mode="after")
     def _provider_complete(self) -> "Settings":

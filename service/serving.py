@@ -15,7 +15,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from newsqa.errors import DeadlineExceeded, ModelUnavailable, Overloaded
-from newsqa.service.answering import deadline
+from newsqa.service.answering import deadline, input_limits
 from newsqa.service.answering.answer import Answerer, Events
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.settings import Settings
@@ -70,13 +70,17 @@ class Service:
         self.admission = Admission(1 + settings.queue_depth)
         self._ready: dict[str, bool] = {}
         self._checked_at = -math.inf
+        self._probe: asyncio.Future[dict[str, bool]] | None = None
 
     async def readiness(self) -> dict[str, bool]:
-        """The store has articles and the model answers; checked off the event loop, cached a few seconds."""
+        """The store has articles and the model answers; checked off the event loop, cached a few seconds.
+        One check at a time however many probes ask: a hung model must not take a thread per probe."""
         now = time.monotonic()
         if now - self._checked_at > _READY_CACHE_S:
-            try:
-                self._ready = await asyncio.wait_for(run_in_threadpool(self._check), _READY_TIMEOUT_S)
+            if self._probe is None or self._probe.done():
+                self._probe = asyncio.ensure_future(run_in_threadpool(self._check))
+            try:  # shielded: a probe that gives up leaves the check running for the next one to share
+                self._ready = await asyncio.wait_for(asyncio.shield(self._probe), _READY_TIMEOUT_S)
             except TimeoutError:
                 self._ready = {"index": False, "model": False}
             self._checked_at = now
@@ -103,7 +107,10 @@ class Service:
                            events: Events | None = None) -> ChatResponse:
         """Runs the answer in a worker thread; the slot is held until that thread ends, but the response
         doesn't wait past the deadline for a generation that can't be stopped at once."""
-        entered = self.admission.enter()
+        return await self._answer_admitted(self.admission.enter(), request, disconnected, events)
+
+    async def _answer_admitted(self, entered: float, request: ChatRequest, disconnected: Disconnected,
+                               events: Events | None) -> ChatResponse:
         stop_at = deadline.Deadline(self.settings.answer_deadline_s)
         work = asyncio.ensure_future(run_in_threadpool(self._answer, stop_at, request, events))
 
@@ -122,24 +129,21 @@ class Service:
         finally:
             watcher.cancel()
 
-    async def stream(self, request: ChatRequest, disconnected: Disconnected) -> AsyncIterator[tuple[str, Any]]:
+    def stream(self, request: ChatRequest, disconnected: Disconnected) -> AsyncIterator[tuple[str, Any]]:
         """(event, data) pairs: the answer path's stages and draft tokens as they happen, then ("answer", the
-        response); an error is raised to the caller, after the events before it."""
+        response); an error is raised to the caller, after the events before it. The request is checked and
+        admitted here, before any event, so a 422 or 503 is the response's status rather than an event in a 200;
+        the answer starts at once and frees its slot when it ends, even if the stream is never read."""
+        input_limits.check(request, self.settings)
+        entered = self.admission.enter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         def emit(event: str, data: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (event, data))
 
-        work = asyncio.ensure_future(self.answer_async(request, disconnected, emit))
-        while not (work.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result()
-            else:
-                getter.cancel()
-        yield "answer", work.result()
+        work = asyncio.ensure_future(self._answer_admitted(entered, request, disconnected, emit))
+        return _events(queue, work)
 
     def _answer(self, stop_at: deadline.Deadline, request: ChatRequest, events: Events | None) -> ChatResponse:
         with deadline.within(stop_at):
@@ -157,3 +161,15 @@ async def _stop_when_gone(disconnected: Disconnected, stop_at: deadline.Deadline
     while not await disconnected():
         await asyncio.sleep(_DISCONNECT_POLL_S)
     stop_at.asker_gone()
+
+
+async def _events(queue: asyncio.Queue[tuple[str, Any]],
+                  work: asyncio.Future[Any]) -> AsyncIterator[tuple[str, Any]]:
+    while not (work.done() and queue.empty()):
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+        else:
+            getter.cancel()
+    yield "answer", work.result()

@@ -5,8 +5,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-from helpers import DEMO_DIR, SEED_FILE, make_settings
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from helpers import DEMO_DIR, SEED_FILE, AgreeingChatModel, make_settings
 
 from newsqa.settings import Settings
 
@@ -44,10 +43,10 @@ def demo_settings(tmp_path_factory) -> Settings:
 @pytest.fixture
 def fake_answerer() -> Callable:
     """fake_answerer(settings, *replies): the real answer path over a real index, with a chat model that
-    replies `replies` in turn."""
+    replies `replies` in turn and confirms every answer it is asked to verify."""
     from newsqa.service.answering.answer import Answerer
 
     def build(settings: Settings, *responses: str) -> Answerer:
-        return Answerer.from_settings(settings, chat_model=FakeListChatModel(responses=list(responses)))
+        return Answerer.from_settings(settings, chat_model=AgreeingChatModel(responses=list(responses)))
 
     return build

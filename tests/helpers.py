@@ -6,6 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.settings import Settings
 
@@ -26,7 +29,8 @@ def running_uvicorn(app) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))  # as `newsqa serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -43,3 +47,10 @@ def running_uvicorn(app) -> Iterator[str]:
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     return Settings(_env_file=None, data_dir=data_dir, **overrides)
+
+
+class AgreeingChatModel(FakeListChatModel):
+    """Replies `responses` in turn; the verifier (the call asking for top log-probabilities) it answers yes."""
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        return "yes" if kwargs.get("top_logprobs") else super()._call(*args, **kwargs)

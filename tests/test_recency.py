@@ -42,3 +42,14 @@ def test_the_article_from_the_week_a_question_names_ranks_first(settings, fake_a
     for as_of, expected in ((date(2025, 6, 12), "52,000"), (date(2025, 3, 3), "40,000")):
         top = answerer.retriever.search(question, answerer.store.current(), k=2, prefer=window(question, as_of))
         assert expected in top[0].text
+
+
+@pytest.mark.parametrize(("question", "as_of", "expected"), [
+    ("What happened in 0000?", ASKED, None),
+    ("What happened in January 0000?", ASKED, None),
+    ("What happened today?", date.max, (date(9999, 12, 27), date.max)),
+    ("What happened in 9999?", ASKED, (date(9999, 1, 1), date.max)),
+    ("What happened today?", date.min, (date.min, date(1, 1, 2))),
+])
+def test_a_time_at_the_calendars_ends_is_held_there_not_an_error(question, as_of, expected):
+    assert window(question, as_of) == expected

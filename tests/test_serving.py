@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from helpers import make_settings, running_uvicorn
+from helpers import AgreeingChatModel, make_settings, running_uvicorn
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.service.answering import deadline
@@ -22,7 +22,7 @@ WHO = "Who killed al-Rufayi?"
 WHO_ANSWER = "Iraqi intelligence"
 
 
-class SlowModel(FakeListChatModel):
+class SlowModel(AgreeingChatModel):
     """Takes `seconds` per reply, checking its question's deadline every 20 ms as the local model does per token."""
 
     seconds: float = 0.0
@@ -53,6 +53,7 @@ def client(settings: Settings, seconds: float = 0.0) -> Iterator[TestClient]:
 @contextmanager
 def live(settings: Settings, seconds: float = 0.0) -> Iterator[tuple[str, object]]:
     """(base URL, app) of a real uvicorn on a free port."""
+
     app = create_app(settings, answerer(settings, seconds))
     with running_uvicorn(app) as url:
         yield url, app
@@ -98,6 +99,24 @@ def test_past_the_deadline_a_question_is_a_504_and_its_generation_stops(seed_set
         wait_until(lambda: in_flight(app) == 0, timeout_s=2.0)  # the model stopped: the slot is free again
     assert response.status_code == 504 and took < 3
     assert response.json()["detail"] == "no answer within 0.5 s; try again or ask a shorter question"
+
+
+def test_with_a_model_server_a_504_stops_the_questions_model_calls_and_frees_its_slot(seed_settings, openai_stub):
+    """Each call to the server may take only the time the question has left, and none starts after that."""
+
+    settings = seed_with(seed_settings, llm_provider="openai", llm_base_url=f"{openai_stub.url}/v1",
+                         answer_deadline_s=1.0, queue_depth=0)
+    openai_stub.answers[WHO] = WHO_ANSWER
+    openai_stub.delay = 6.0  # a server that takes longer than the question may
+    app = create_app(settings, Answerer.from_settings(settings))
+    with running_uvicorn(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        late = http.post("/v1/chat", json={"question": WHO})
+        wait_until(lambda: in_flight(app) == 0, timeout_s=3.0)
+        calls = len(openai_stub.requests)
+        openai_stub.delay = 0.0
+        next_question = http.post("/v1/chat", json={"question": WHO})
+    assert late.status_code == 504 and calls == 1
+    assert next_question.status_code == 200 and WHO_ANSWER in next_question.json()["answer"]
 
 
 def test_a_client_that_disconnects_frees_its_slot(seed_settings):
@@ -184,6 +203,39 @@ def test_past_the_rate_limit_a_caller_gets_429_with_retry_after_and_others_are_u
     assert bob.status_code == 200 and all(h.status_code == 200 for h in health)
 
 
+def statuses(url: str, headers: list[dict[str, str]]) -> list[int]:
+    """The status of GET /openapi.json (guarded, and cheap) with each of `headers` in turn, over real HTTP."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        return [http.get("/openapi.json", headers=h).status_code for h in headers]
+
+
+def test_without_keys_a_made_up_key_per_request_does_not_dodge_the_rate_limit(seed_settings):
+    with live(seed_with(seed_settings, rate_limit="2/minute")) as (url, _):
+        assert statuses(url, [{"X-API-Key": f"random-{n}"} for n in range(3)]) == [200, 200, 429]
+
+
+def test_with_keys_a_client_guessing_them_is_throttled_and_a_keyed_caller_is_not(seed_settings):
+    with live(seed_with(seed_settings, api_keys="alice", rate_limit="2/minute")) as (url, _):
+        guesses = statuses(url, [{"X-API-Key": f"guess-{n}"} for n in range(3)] + [{}])
+        alice = statuses(url, [{"X-API-Key": "alice"}])
+    assert guesses == [401, 401, 429, 429] and alice == [200]
+
+
+def test_x_forwarded_for_names_the_client_only_from_a_trusted_proxy(seed_settings):
+    def via(*hops: str) -> dict[str, str]:
+        return {"X-Forwarded-For": ", ".join(hops)}
+
+    with live(seed_with(seed_settings, rate_limit="2/minute")) as (url, _):  # no proxy trusted: header ignored
+        untrusted = statuses(url, [via("203.0.113.1"), via("203.0.113.2"), via("203.0.113.3")])
+    with live(seed_with(seed_settings, rate_limit="2/minute", trusted_proxies="10.0.0.0/8,127.0.0.1")) as (url, _):
+        # each client behind the proxy is its own caller; what a client writes left of the proxies' entries is
+        # not believed, and a chain of trusted proxies is walked from the right
+        one = statuses(url, [via("203.0.113.5"), via("198.51.100.9, 203.0.113.5", "10.1.2.3"), via("203.0.113.5")])
+        other = statuses(url, [via("203.0.113.6")])
+    assert untrusted == [200, 200, 429]
+    assert one == [200, 200, 429] and other == [200]
+
+
 def test_cors_is_off_unless_origins_are_configured(seed_settings):
     preflight = {"Origin": "https://desk.example", "Access-Control-Request-Method": "POST"}
     with client(seed_settings) as test_client:
@@ -243,12 +295,32 @@ def test_the_stream_reports_stages_then_the_same_answer_as_chat_then_done(seed_s
     assert answer == plain
 
 
-def test_a_stream_that_fails_ends_with_an_error_event(seed_settings):
+def test_a_stream_for_an_invalid_request_is_a_422_before_any_event(seed_settings):
     with client(seed_with(seed_settings, max_question_chars=10)) as test_client:
         with test_client.stream("POST", "/v1/chat/stream", json={"question": WHO}) as response:
+            response.read()
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "question"]
+
+
+def test_a_stream_past_the_queue_depth_is_a_503_with_retry_after_before_any_event(seed_settings):
+    with live(seed_with(seed_settings, queue_depth=0), seconds=2.0) as (url, app):
+        first = threading.Thread(target=httpx.post, args=(f"{url}/v1/chat",),
+                                 kwargs={"json": {"question": WHO}, "timeout": 30})
+        first.start()
+        wait_until(lambda: in_flight(app) == 1)
+        with httpx.stream("POST", f"{url}/v1/chat/stream", json={"question": WHO}, timeout=30) as response:
+            response.read()
+        first.join()
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
+    assert "try again" in response.json()["detail"]
+
+
+def test_a_stream_that_fails_after_it_opened_ends_with_an_error_event(seed_settings):
+    with client(seed_with(seed_settings, answer_deadline_s=0.5), seconds=30.0) as test_client:
+        with test_client.stream("POST", "/v1/chat/stream", json={"question": WHO}) as response:
             events = sse_events(response)
-    assert [name for name, _ in events] == ["error", "done"]
-    assert events[0][1]["status"] == 422 and events[0][1]["detail"][0]["loc"] == ["body", "question"]
+    assert response.status_code == 200 and [name for name, _ in events][-2:] == ["error", "done"]
+    assert events[-2][1]["status"] == 504
 
 
 def test_with_the_fallback_set_a_dead_model_still_gets_the_best_passages_marked_as_no_answer(seed_settings):

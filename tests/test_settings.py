@@ -1,6 +1,7 @@
 """Settings: one typed class with bounds checked at start-up; .env.example and the README's table are written
 from it and work as they are."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,21 @@ def test_at_the_smallest_context_allowed_the_shipped_prompt_holds_the_longest_qu
     headline = 150  # a long headline with its dateline, and the passage's number
     assert smallest.llm_ctx == smallest.llm_max_tokens + PROMPT_TEXT_TOKENS + 2000 + 240  # the smallest indeed
     assert prompt_room(smallest, template) >= smallest.max_question_chars + smallest.window_chars + headline
+
+
+def test_the_chroma_port_defaults_to_the_deployments_not_the_apis():
+    deploy = (EXAMPLE.parent / "deploy" / "local.py").read_text()
+    [chroma] = re.findall(r'"--chroma-port", type=int, default=(\d+)', deploy)
+    [api] = re.findall(r'"--api-port", type=int, default=(\d+)', deploy)
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    assert Settings(_env_file=None).chroma_port == int(chroma) != int(api)
+    assert f"chroma run --path /srv/newsqa/chroma --host 127.0.0.1 --port {chroma}" in readme
+
+
+def test_a_list_setting_is_read_as_json_or_comma_separated(monkeypatch):
+    for keys, origins in (('["k-one","k-two"]', '[ "https://a.example" ]'), ("k-one, k-two", "https://a.example")):
+        monkeypatch.setenv("NEWSQA_API_KEYS", keys)
+        monkeypatch.setenv("NEWSQA_CORS_ORIGINS", origins)
+        settings = Settings(_env_file=None)
+        assert [key.get_secret_value() for key in settings.api_keys] == ["k-one", "k-two"]
+        assert settings.cors_origins == ["https://a.example"]

@@ -27,7 +27,7 @@ from newsqa.service.answering.grounding import (
 )
 from newsqa.service.answering.lexical import Idf, fold, terms
 from newsqa.service.answering.llm import build_chat_model, model_answers, model_calls
-from newsqa.service.answering.prompts import chat_prompt, load_text
+from newsqa.service.answering.prompts import chat_prompt, fenced, load_text
 from newsqa.service.answering.retrieval import HybridRetriever, Passage
 from newsqa.service.answering.schemas import (
     ChatRequest,
@@ -169,7 +169,7 @@ class Answerer:
         tried: list[str] = []  # answers a passage states but the verifier turned down
         echoed = echoes_question(clean_answer(raw), question, idf)
         if echoed:
-            log.info("model echoed the question (%r)", raw)
+            log.debug("model echoed the question (%r)", raw)  # the asker's words: not in production logs
         else:
             verdict = check(raw)
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
@@ -177,10 +177,8 @@ class Answerer:
         if request.choices:  # a pick no passage states, or one the verifier doubts: the other options
             for option in (o for o in request.choices if not pick(raw, [o])):
                 verdict = check(option)
-                # one the model did not pick stands on the verifier's yes, never on its silence
                 if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
-                    if confirmed.confidence is not None:
-                        return confirmed
+                    return confirmed
         else:
             verdict = check(self._choose(context, question, windows, idf, turn, tried))
             if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
@@ -191,12 +189,12 @@ class Answerer:
 
     def _confirmed(self, question: str, verdict: Verdict, turn: "_Turn",
                    tried: list[str]) -> "_Settled | None":
-        """The answer with the verifier's confidence when it confirms it (or gives no verdict); else None, and
-        the answer joins `tried`."""
+        """The answer with the verifier's confidence when it confirms it; else None, and the answer joins `tried`.
+        No verdict (a reply neither yes nor no, which an article's text may have steered) confirms nothing."""
         confidence = self._confirm(question, verdict, turn)
-        if confidence is None or confidence >= self.settings.min_answer_confidence:
+        if confidence is not None and confidence >= self.settings.min_answer_confidence:
             return _Settled(verdict, confidence)
-        log.debug("not confirmed (%.2f): %r for %r", confidence, verdict.answer, question)
+        log.debug("not confirmed (%s): %r for %r", confidence, verdict.answer, question)
         tried.append(verdict.answer)
         return None
 
@@ -230,7 +228,7 @@ class Answerer:
         """The model's reply to `asked` over `context`; its tokens go to the events as a draft."""
         config = RunnableConfig(callbacks=[_Draft(turn.events)]) if turn.events else None
         with model_calls():
-            reply = self.answer_chain.invoke({"passages": context, "question": asked}, config=config)
+            reply = self.answer_chain.invoke({"passages": fenced(context), "question": asked}, config=config)
         _count(reply, turn.usage)
         return str(reply.content)
 

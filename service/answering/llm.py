@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -143,6 +144,8 @@ def model_calls() -> Iterator[None]:
     try:
         yield
     except openai.APIError as exc:
+        if (stop_at := deadline.current()) is not None:
+            stop_at.check()  # cut short by its question's deadline or its asker leaving, not a broken server
         log.error("the model server failed: %s", exc)
         raise ModelUnavailable("the model server did not answer") from exc
 
@@ -163,6 +166,18 @@ def model_answers(model: BaseChatModel, deadline_s: float) -> bool:
         return False
 
 
+def _within_deadline(request: httpx.Request) -> None:
+    """Before every HTTP request to a model server, the client's retries included: none starts once its
+    question's deadline has passed or its asker has gone, and none may take longer than the time left."""
+    stop_at = deadline.current()
+    if stop_at is None:  # not for a question (readiness, eval): the configured timeout alone
+        return
+    stop_at.check()
+    left = stop_at.remaining()
+    timeouts = request.extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
+    request.extensions["timeout"] = {name: left if t is None else min(t, left) for name, t in timeouts.items()}
+
+
 def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm_provider == "openai":
         from langchain_openai import ChatOpenAI
@@ -178,6 +193,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
             stream_usage=True,
             timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
+            http_client=httpx.Client(event_hooks={"request": [_within_deadline]}),
         )
     path = settings.llm_model_path or ensure_gguf(settings.model_cache_dir)
     return LocalChatModel(model_path=path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,

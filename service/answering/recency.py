@@ -26,12 +26,20 @@ def window(question: str, as_of: date) -> tuple[date, date] | None:
     asked = question.casefold()
     for phrase, reach in _RELATIVE:
         if phrase.search(asked):
-            return as_of - reach - _LAG, as_of + timedelta(days=1)
-    if match := _MONTH_YEAR.search(asked):
+            return _shift(as_of, -reach - _LAG), _shift(as_of, timedelta(days=1))
+    if (match := _MONTH_YEAR.search(asked)) and int(match.group(2)) >= date.min.year:
         month, year = _MONTHS[match.group(1)], int(match.group(2))
         last_day = calendar.monthrange(year, month)[1]
-        return date(year, month, 1), date(year, month, last_day) + _LAG
-    if match := _YEAR.search(asked):
+        return date(year, month, 1), _shift(date(year, month, last_day), _LAG)
+    if (match := _YEAR.search(asked)) and int(match.group(1)) >= date.min.year:  # "in 0000" names no date
         year = int(match.group(1))
-        return date(year, 1, 1), date(year, 12, 31) + _LAG
+        return date(year, 1, 1), _shift(date(year, 12, 31), _LAG)
     return None
+
+
+def _shift(day: date, by: timedelta) -> date:
+    """`day + by`, held at the calendar's ends (as_of=9999-12-31 asks about "today" too)."""
+    try:
+        return day + by
+    except OverflowError:
+        return date.max if by > timedelta(0) else date.min

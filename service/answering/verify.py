@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from newsqa.service.answering.prompts import chat_prompt
+from newsqa.service.answering.prompts import chat_prompt, fenced
 
 _ALTERNATIVES = 10  # top tokens read at the verdict's position: "yes", "Yes", " yes" and "no" all count
 _YES, _NO = re.compile(r"\W*yes\b", re.IGNORECASE), re.compile(r"\W*no\b", re.IGNORECASE)
@@ -36,7 +36,7 @@ class Verifier:
         Priya Raman told a launch event..."), without the rest of the article to mislead."""
         # said once each: a pair quote and its first sentence, two quotes from one article
         passage = " ".join(dict.fromkeys(headlines)) + "\n" + " ".join(dict.fromkeys(quotes))
-        reply = self.chain.invoke({"passage": passage, "question": question, "answer": answer})
+        reply = self.chain.invoke({"passage": fenced(passage), "question": question, "answer": answer})
         return Judgement(probability_of_yes(reply), reply)
 
 

@@ -21,7 +21,7 @@ from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.deadline import AskerGone
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.service.api.article_routes import articles_router
-from newsqa.service.api.guards import ApiKeys, BodyLimit, RateLimit, RequestIds
+from newsqa.service.api.guards import ApiKeys, BodyLimit, Keys, RateLimit, RequestIds
 from newsqa.service.api.page import mount_page
 from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer
 from newsqa.service.serving import Service
@@ -67,9 +67,10 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         description="Answers questions from indexed news articles, with citations, or says the sources don't.",
     )
     install_metrics(app)
-    # Added innermost first: a request meets the request id, then CORS, the body limit, the key, the rate limit.
-    app.add_middleware(RateLimit, rate=settings.rate_limit)
-    app.add_middleware(ApiKeys, keys=settings.api_keys)
+    # Added innermost first: a request meets the request id, then CORS, the body limit, the rate limit, the key.
+    keys = Keys(settings.api_keys)
+    app.add_middleware(ApiKeys, keys=keys)
+    app.add_middleware(RateLimit, rate=settings.rate_limit, keys=keys, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -95,9 +96,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     async def chat_stream(body: ChatRequest, request: Request) -> EventSourceResponse:
         """Server-sent events: `stage` (rewriting, retrieving, generating, verifying), `token` (the draft,
         provisional), `answer` (final: the /v1/chat body), `error` ({status, detail}), `done` ({timings})."""
-        service = _service(request)
-        service.admission.check()  # a full queue is a 503 before the stream starts
-        return EventSourceResponse(_events(service, body, request), ping=15)
+        events = _service(request).stream(body, request.is_disconnected)  # raises a 422 or 503 before the 200
+        return EventSourceResponse(_events(events), ping=15)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -136,11 +136,11 @@ def _error_body(exc: NewsqaError) -> dict[str, Any]:
     return {"detail": detail, "request_id": request_id.get()}
 
 
-async def _events(service: Service, body: ChatRequest, request: Request) -> AsyncIterator[dict[str, str]]:
+async def _events(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[dict[str, str]]:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     try:
-        async for event, data in service.stream(body, request.is_disconnected):
+        async for event, data in events:
             if isinstance(data, ChatResponse):
                 record_answer(data)
                 timings = data.timings.model_dump()

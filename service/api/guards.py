@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from limits import parse_many
@@ -38,10 +39,11 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
+    return next(iter(_headers(scope, name)), None)
+
+
+def _headers(scope: Scope, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers", []) if key == name]
 
 
 def presented_key(scope: Scope) -> str | None:
@@ -122,35 +124,52 @@ class BodyLimit:
         await send_json(send, 413, {"detail": f"request body larger than {self.max_bytes // 1024} KB"})
 
 
-class ApiKeys:
-    """With keys configured, every non-public route needs one of them (compared in constant time): 401."""
+class Keys:
+    """The configured API keys. A presented key is compared with every one, so the time taken says nothing
+    about which one nearly matched."""
 
-    def __init__(self, app: ASGIApp, keys: list[SecretStr]) -> None:
-        self.app = app
+    def __init__(self, keys: list[SecretStr]) -> None:
         self.keys = [key.get_secret_value().encode() for key in keys]
 
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def valid(self, key: str | None) -> bool:
+        return any([hmac.compare_digest((key or "").encode(), known) for known in self.keys])
+
+
+def guarded(scope: Scope) -> bool:
+    """A request the key check and the rate limit apply to."""
+    return scope["type"] == "http" and not is_public(scope["path"]) and scope["method"] != "OPTIONS"
+
+
+class ApiKeys:
+    """With keys configured, every non-public route needs one of them: 401."""
+
+    def __init__(self, app: ASGIApp, keys: Keys) -> None:
+        self.app, self.keys = app, keys
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.keys and not is_public(scope["path"]) and scope["method"] != "OPTIONS":
-            key = (presented_key(scope) or "").encode()
-            # compare with every key, so the time taken says nothing about which one nearly matched
-            if not any([hmac.compare_digest(key, known) for known in self.keys]):
-                await send_json(send, 401, {"detail": "an API key is required: Authorization: Bearer KEY or "
-                                                      "X-API-Key: KEY"}, {"WWW-Authenticate": "Bearer"})
-                return
+        if self.keys and guarded(scope) and not self.keys.valid(presented_key(scope)):
+            await send_json(send, 401, {"detail": "an API key is required: Authorization: Bearer KEY or "
+                                                  "X-API-Key: KEY"}, {"WWW-Authenticate": "Bearer"})
+            return
         await self.app(scope, receive, send)
 
 
 class RateLimit:
-    """Requests per caller (its API key, else its address) within `rate` ("60/minute"): 429 with Retry-After."""
+    """Requests per caller within `rate` ("60/minute"): 429 with Retry-After. A caller is its API key when it
+    presents a configured one, else its address: a made-up key per request is no new caller, and a client
+    guessing keys is throttled like any other. Runs before the key check, so failed checks count too."""
 
-    def __init__(self, app: ASGIApp, rate: str) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, rate: str, keys: Keys, trusted_proxies: list[IPv4Network | IPv6Network]) -> None:
+        self.app, self.keys, self.trusted_proxies = app, keys, trusted_proxies
         self.rates = parse_many(rate)
         self.windows = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not is_public(scope["path"]) and scope["method"] != "OPTIONS":
-            caller = _caller(scope)
+        if guarded(scope):
+            caller = self._caller(scope)
             for rate in self.rates:
                 if not self.windows.hit(rate, caller):
                     reset = self.windows.get_window_stats(rate, caller).reset_time
@@ -160,9 +179,30 @@ class RateLimit:
                     return
         await self.app(scope, receive, send)
 
+    def _caller(self, scope: Scope) -> str:
+        key = presented_key(scope)
+        if self.keys and self.keys.valid(key):
+            return "key:" + hashlib.sha256((key or "").encode()).hexdigest()[:16]  # keys never stored as given
+        return "addr:" + client_address(scope, self.trusted_proxies)
 
-def _caller(scope: Scope) -> str:
-    if key := presented_key(scope):
-        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]  # keys never stored or logged as given
+
+def client_address(scope: Scope, trusted_proxies: list[IPv4Network | IPv6Network]) -> str:
+    """The peer's address; when the peer is a trusted proxy, the right-most X-Forwarded-For entry that is not
+    one. Each proxy appends the address it was called from, so entries left of that are only the client's word."""
     client = scope.get("client")
-    return "addr:" + (client[0] if client else "unknown")
+    address = client[0] if client else "unknown"
+    forwarded = [hop.strip() for value in _headers(scope, b"x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed(forwarded):
+        if not _trusted(address, trusted_proxies):
+            break
+        if hop:
+            address = hop
+    return address
+
+
+def _trusted(address: str, trusted_proxies: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted_proxies)

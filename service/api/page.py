@@ -6,6 +6,8 @@ from importlib.resources import files
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 # The page loads only its own files and talks only to this server: even an escaping bug can't run or fetch
 # anything from elsewhere.
@@ -24,4 +26,13 @@ def mount_page(app: FastAPI) -> None:
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=HEADERS)
 
-    app.mount("/static", StaticFiles(packages=[("newsqa.service.api", "web")]), name="static")
+    app.mount("/static", _PageFiles(packages=[("newsqa.service.api", "web")]), name="static")
+
+
+class _PageFiles(StaticFiles):
+    """The page's files with the page's headers: /static/index.html is the page too, and must not be framed."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(HEADERS)
+        return response

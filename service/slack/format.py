@@ -47,9 +47,16 @@ def escape(text: str) -> str:
 def link(url: str | None, label: str) -> str:
     """`<url|label>` for an http(s) URL, else the label alone. In the URL & < > are escaped and | (which
     would end it) percent-encoded, so an ingested URL can't inject <!channel>, a mention or formatting."""
-    if not url or urlsplit(url).scheme.lower() not in _LINK_SCHEMES or not url.isprintable() or " " in url:
+    if not url or _scheme(url) not in _LINK_SCHEMES or not url.isprintable() or " " in url:
         return label
     return f"<{escape(url).replace('|', '%7C')}|{label}>"
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:  # "http://[x": a malformed stored url is shown as text, not a failed answer
+        return None
 
 
 def _fit(text: str, limit: int) -> str:
