@@ -31,7 +31,7 @@ def ask(url: str, question: str = WHO) -> httpx.Response:
 
 
 def test_a_server_started_on_an_empty_dir_answers_from_an_ingest_made_by_another_process(tmp_path, openai_stub):
-    openai_stub.replies.extend([WHO_ANSWER] * 50)
+    openai_stub.answers[WHO] = WHO_ANSWER
     env = newsqa_env(tmp_path / "data", openai_stub.url)
     with serving(env) as url:
         first = ask(url)
@@ -66,7 +66,7 @@ def test_questions_during_an_ingest_all_succeed_each_from_one_version(tmp_path, 
     v1, v2, hashes = two_versions
     settings = make_settings(tmp_path / "data")
     ingest_paths([v1], settings, progress=False)
-    openai_stub.replies.extend([WHO_ANSWER] * 1000)
+    openai_stub.answers[WHO] = WHO_ANSWER
     env = newsqa_env(settings.data_dir, openai_stub.url)
     responses: list[httpx.Response] = []
     with serving(env) as url:
