@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,28 @@ log = logging.getLogger(__name__)
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
+@dataclass
+class PromptTally:
+    """Prompt tokens the local model computed and those it took from its cache (llama.cpp's timings)."""
+
+    computed: int = 0
+    cached: int = 0
+    computing_ms: float = 0.0
+
+    def add(self, timings: dict[str, float]) -> None:
+        self.computed += int(timings.get("prompt_n", 0))
+        self.cached += int(timings.get("cache_n", 0))
+        self.computing_ms += timings.get("prompt_ms", 0.0)
+
+
+def kernels() -> str:
+    """The CPU features the embedded llama.cpp was built for ("AVX2 = 1 | ..."): a portable wheel, or this CPU's."""
+    import xllamacpp as xlc
+
+    return " | ".join(f for f in xlc.get_system_info().removeprefix("CPU :").strip(" |").split(" | ")
+                      if f.endswith("= 1")).replace(" = 1", "")
+
+
 class LocalChatModel(BaseChatModel):
     """Qwen2.5-Coder-1.5B-Instruct (GGUF) in-process through xllamacpp; greedy, one request at a time, each
     stopped between tokens when its question's deadline passes."""
@@ -37,6 +60,7 @@ class LocalChatModel(BaseChatModel):
     _server: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _busy_since: float = PrivateAttr(0.0)
+    _tally: PromptTally = PrivateAttr(default_factory=PromptTally)
 
     @property
     def _llm_type(self) -> str:
@@ -66,7 +90,16 @@ class LocalChatModel(BaseChatModel):
         params.cpuparams_batch.n_threads = self.n_threads
         params.sampling.temp = 0.0
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
+        # Extra buffer types repack the weights, for AMX on a CPU that has it: llama.cpp built for this CPU died
+        # there with a general protection fault (the VM grants no AMX tiles); without them the portable wheel
+        # prefilled 70 tokens/s against 67 with them, the native build 140 (eval/README.md, "Speed").
+        params.no_extra_bufts = True
         return xlc.Server(params)
+
+    @property
+    def tally(self) -> PromptTally:
+        """Prompt tokens computed and cached since the model was made."""
+        return self._tally
 
     @property
     def busy_for(self) -> float:
@@ -98,6 +131,8 @@ class LocalChatModel(BaseChatModel):
         finally:
             self._busy_since = 0.0
             self._lock.release()
+        if reply.timings:
+            self._tally.add(reply.timings)
         if reply.error:
             log.error("local model failed: %s", reply.error)
             raise ModelUnavailable("the local model could not answer")
