@@ -1,5 +1,5 @@
 """The web chat page: GET / and its files under /static/, shipped inside the package (no build step, no CDN).
-Both are open without an API key (http_guards.PUBLIC_PATHS): they hold no data."""
+Both are open without an API key (guards.PUBLIC_PATHS): they hold no data."""
 
 from importlib.resources import files
 
