@@ -30,6 +30,12 @@ SUMMARY = [  # (section, key, label) in reading order
     ("confidence", "mean_right", "Confidence, mean over right answers"),
     ("confidence", "mean_wrong", "Confidence, mean over wrong answers"),
     ("prompt_tokens", "mean", "Prompt tokens per question, mean"),
+    ("given", "precision", "Given answers right (precision at the threshold)"),
+    ("given", "coverage", "Answerable questions answered (coverage at the threshold)"),
+    ("selective", "aurc", "AURC (risk-coverage area; lower is better)"),
+    ("selective", "coverage@90%", "Coverage at 90% precision"),
+    ("selective", "coverage@95%", "Coverage at 95% precision"),
+    (None, "oracle", "Oracle (right answer among the candidates and options considered)"),
 ]
 
 
@@ -45,6 +51,9 @@ def summary_rows(agg: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((label, _fmt(holder[key])))
     if reasons := agg.get("refusal_reasons"):
         out.append(("Refusals by reason", ", ".join(f"{reason} {n}" for reason, n in reasons.items())))
+    if reliability := agg.get("selective", {}).get("reliability"):
+        out.append(("Reliability: at confidence >= c, answers (right share)",
+                    ", ".join(f">={r['from']}: {r['n']} ({_fmt(r['right'], 2)})" for r in reliability)))
     for stage, ps in agg.get("latency_ms", {}).items():
         out.append((f"Latency {stage} p50 / p95 (ms)", f"{_fmt(ps['p50'], 0)} / {_fmt(ps['p95'], 0)}"))
     return out

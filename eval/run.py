@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -26,7 +27,7 @@ from newsqa.eval.measures import rank_articles
 from newsqa.eval.scoring import K_VALUES, aggregate, score_row
 from newsqa.ingest.loaders import article_files
 from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.answer import Answerer, Trace
 from newsqa.service.answering.prompts import prompts_root
 from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.settings import Settings
@@ -39,7 +40,7 @@ INDEX_SETTINGS = ("chunk_tokens", "chunk_overlap_tokens", "embedding_model_path"
 class Backend(Protocol):
     """What eval needs from service.answer.Answerer; tests pass a fake."""
 
-    def answer(self, req: ChatRequest) -> ChatResponse: ...
+    def answer(self, req: ChatRequest, *, trace: Trace | None = None) -> ChatResponse: ...
 
     def search(self, question: str, filters: Any = None, k: int = 10) -> list[Any]: ...
 
@@ -103,6 +104,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         "retrieved": [],
         "timings": {},
         "usage": {},
+        "trace": None,
         "error": None,
     }
     try:
@@ -115,7 +117,10 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             row["timings"] = {"retrieve_ms": search_ms, "total_ms": search_ms}
         else:
             choices = q.choices if mode == "choices" else None
-            resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history, as_of=q.as_of))
+            trace = Trace()
+            resp = backend.answer(ChatRequest(question=q.question, choices=choices, history=q.history, as_of=q.as_of),
+                                  trace=trace)
+            row["trace"] = asdict(trace)
             row["answer"], row["refused"], row["confidence"] = resp.answer, resp.refused, resp.confidence
             row["refusal_reason"], row["quoted"] = resp.refusal_reason, resp.quoted
             row["citations"] = [
@@ -125,7 +130,8 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
             row["usage"] = resp.usage.model_dump()
     except Exception as e:  # noqa: BLE001 - one bad question must not cost the whole run
         row["error"] = f"{type(e).__name__}: {e}"
-    row["scores"] = score_row(q, mode, row["retrieved"], row["answer"], row["refused"], row["citations"])
+    row["scores"] = score_row(q, mode, row["retrieved"], row["answer"], row["refused"], row["citations"],
+                              row["trace"])
     return row
 
 
@@ -180,6 +186,7 @@ def run_eval(
     min_hit_at_5: float | None = None,
     tolerance: float = gate.DEFAULT_TOLERANCE,
     backend: Backend | None = None,
+    exhaustive: bool = False,
 ) -> int:
     """Run the eval: 0 pass, 1 a metric fell below the baseline or the floor; bad usage raises UsageError."""
     if mode not in MODES:
@@ -212,6 +219,7 @@ def run_eval(
         "index_key": key,
         "mode": mode,
         "retrieval_only": retrieval_only,
+        "exhaustive": exhaustive,
     }
     run_file, rows_file = out / "run.json", out / "rows.jsonl"
     done: dict[str, dict[str, Any]] = {}
@@ -229,7 +237,7 @@ def run_eval(
     )
 
     if backend is None:
-        backend = Answerer.from_settings(build_index(articles, settings, key))
+        backend = Answerer.from_settings(build_index(articles, settings, key), exhaustive=exhaustive)
 
     started, commit = datetime.now(UTC).isoformat(), _git_commit()  # the code that runs, not what is there later
     todo = [q for q in gold if q.id not in done]

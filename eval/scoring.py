@@ -4,7 +4,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from newsqa.eval import measures
+from newsqa.eval import measures, selective
 from newsqa.eval.datasets import GoldQuestion
 from newsqa.service.answering.schemas import Timings
 
@@ -28,8 +28,11 @@ def score_row(
     answer: str | None,
     refused: bool | None,
     citations: list[dict[str, Any]],
+    trace: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Scores of one question; answer is None in retrieval-only runs. Marks each citation's `supports`."""
+    """Scores of one question; answer is None in retrieval-only runs. Marks each citation's `supports`. With the
+    answer path's trace: the selected candidate's confidence and rightness, and whether the right answer was in
+    reach."""
     scores: dict[str, Any] = {
         "retrieval": retrieval_scores(ranked, q.evidence_ids()),
         "retrieval_incl_heuristic": retrieval_scores(ranked, q.evidence_ids(include_heuristic=True)),
@@ -53,6 +56,12 @@ def score_row(
         scores["choice"] = pick
         if not q.unanswerable:
             scores["correct"] = pick is not None and pick == q.answer_index
+    if trace is not None:
+        if chosen := selective.selected(trace["candidates"]):
+            right = not q.unanswerable and bool(measures.contains_answer(chosen["answer"], q.answers))
+            scores["selected"] = {"confidence": chosen["confidence"], "right": right}
+        if not q.unanswerable:
+            scores["in_reach"] = selective.in_reach(trace, q.answers)
     for c in citations:
         c["supports"] = measures.supports(c["quote"], q.answers, q.evidence_texts)
     if not refused and not q.unanswerable:  # citation quality is only defined for answers that should exist
@@ -97,6 +106,7 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
             "recall": measures.mean([r["scores"]["citations"]["supported"] for r in cited]),
         }
         agg["confidence"] = _confidence(answered_runs)
+        agg |= _selective(answered_runs, questions)
         given = [r for r in answered_runs if not r["refused"]]
         # a passage quoted whole is the fallback when no short answer was confirmed: it should be the exception
         agg["quoted"] = {"n": len(given), "share": measures.safe_div(sum(bool(r.get("quoted")) for r in given),
@@ -127,6 +137,24 @@ def _confidence(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     wrong = [r["confidence"] for r in scored if not r["scores"]["correct"]]
     return {"n": len(scored), "auroc": measures.auroc(right, wrong),
             "mean_right": measures.mean(right), "mean_wrong": measures.mean(wrong)}
+
+
+def _selective(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) -> dict[str, Any]:
+    """The risk–coverage summary over the traced questions, the answers given at the threshold, and the oracle."""
+    traced = [r for r in rows if "in_reach" in r["scores"] or "selected" in r["scores"]]
+    if not traced:
+        return {}
+    answerable = [r for r in traced if not questions[r["id"]].unanswerable]
+    points = [selective.Point(s["confidence"], s["right"], not questions[r["id"]].unanswerable)
+              for r in traced if (s := r["scores"].get("selected"))]
+    given = [r for r in traced if not r["refused"]]
+    return {
+        "selective": selective.summary(points, len(answerable)),
+        "given": {"precision": measures.mean([r["scores"]["correct"] and not questions[r["id"]].unanswerable
+                                              for r in given]),
+                  "coverage": measures.safe_div(sum(not r["refused"] for r in answerable), len(answerable))},
+        "oracle": measures.mean([r["scores"]["in_reach"] for r in answerable]),
+    }
 
 
 def _by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

@@ -302,6 +302,9 @@ def evaluate(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     min_hit_at_5: Annotated[float | None, typer.Option(help="Fail below this gold hit@5.")] = None,
     tolerance: Annotated[float, typer.Option(help="Allowed drop per metric vs the baseline.")] = DEFAULT_TOLERANCE,
+    exhaustive: Annotated[bool, typer.Option(help="Judge every candidate answer, not only up to the first that "
+                                             "stands, so eval/ablation.py can replay each variant of the answer "
+                                             "path (slower; the answers given are the same).")] = False,
 ) -> None:
     """Run a gold set through the answer function; write report.json/.md/.html."""
     from newsqa.eval.run import run_eval
@@ -311,7 +314,7 @@ def evaluate(
         code = run_eval(
             settings=settings, questions=questions, articles=articles, out=out, limit=limit, mode=mode,
             retrieval_only=retrieval_only, baseline=baseline, resume=resume, min_hit_at_5=min_hit_at_5,
-            tolerance=tolerance,
+            tolerance=tolerance, exhaustive=exhaustive,
         )
     raise typer.Exit(code)
 

@@ -108,9 +108,9 @@ class Settings(BaseSettings):
     answer_candidates: int = Field(8, ge=1, le=30, description=(
         "When the model's answer only names what the question is about, or is not confirmed, it is offered this "
         "many of the passages' names, figures and dates to choose from."))
-    # calibrated on the dev and gold sets together (eval/README.md, "Verifier calibration")
-    min_answer_confidence: float = Field(0.92, ge=0, le=1, description=(
-        "The verifier's probability that the cited quotes state the answer, below which it is not given."))
+    target_precision: float = Field(0.9, ge=0.5, le=0.99, description=(
+        "Share of given answers that should be right: an answer is given when its calibrated confidence reaches "
+        "the threshold that reached this precision on the calibrator's training questions; the rest are refused."))
 
     llm_provider: Literal["local", "openai"] = Field("local", description=(
         "local = embedded llama.cpp model; openai = any OpenAI-compatible server (vLLM, Ollama, llama.cpp "

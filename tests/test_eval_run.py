@@ -80,7 +80,7 @@ class FakeBackend:
         ranked = gold + ["a3"] if self.table is GOOD else ["a3"] * 3
         return [SimpleNamespace(article_id=a, chunk_id=f"{a}:0", text="", score=1.0) for a in ranked]
 
-    def answer(self, req):
+    def answer(self, req, *, trace=None):
         qid = self._id(req.question)
         if qid == self.crash_on:
             raise KeyboardInterrupt  # the user pressing Ctrl-C mid-run
@@ -89,6 +89,9 @@ class FakeBackend:
         self.asked.append(req.question)
         self.choices.append(req.choices)
         answer, refused, article, quote = self.table[qid]
+        if trace is not None:  # what the answer path considered: here its one candidate, given or not
+            trace.candidates.append({"answer": answer, "origin": "reply", "fell": "", "given": not refused,
+                                     "confidence": 0.3 if refused else 0.9})
         citations = (
             []
             if refused
@@ -156,6 +159,11 @@ def test_writes_json_markdown_and_html_reports(files, settings):
     assert agg["refusal"]["recall"] == 1.0 and agg["refusal"]["hallucination_rate"] == 0.0
     assert agg["citations"] == {"n": 2, "precision": 1.0, "recall": 1.0}
     assert agg["latency_ms"]["total"]["p50"] == 110
+    # the two right answers at 0.9 come first, the refused guess at the unanswerable one last
+    assert agg["selective"]["aurc"] == pytest.approx((0 + 0 + 1 / 3) / 3)
+    assert agg["selective"]["coverage@90%"] == 1.0 and agg["given"] == {"precision": 1.0, "coverage": 1.0}
+    assert agg["selective"]["reliability"][3] == {"from": 0.8, "n": 2, "right": 1.0}
+    assert agg["oracle"] == 1.0
     # the evidence article missing from the articles file is flagged, on the row and in the report
     assert report["flags"] == {"q2": ["evidence article gone missing from articles"]}
     assert report["rows"][1]["flags"] == report["flags"]["q2"]

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -15,18 +15,20 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from newsqa.errors import InvalidRequest
 from newsqa.service.answering import input_limits, recency
+from newsqa.service.answering.calibrator import Calibrator, Signals, shipped
 from newsqa.service.answering.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.answering.context import Window, render_context, select_windows
 from newsqa.service.answering.grounding import (
     Verdict,
+    asks_for_kind,
     clean_answer,
     echoes_question,
     fills_slot,
     ground,
     question_coverage,
 )
-from newsqa.service.answering.lexical import Idf, fold, terms
-from newsqa.service.answering.llm import build_chat_model, model_answers, model_calls
+from newsqa.service.answering.lexical import Idf, terms
+from newsqa.service.answering.llm import build_chat_model, mean_logprob, model_answers, model_calls
 from newsqa.service.answering.prompts import chat_prompt, fenced, load_text
 from newsqa.service.answering.retrieval import HybridRetriever, Passage
 from newsqa.service.answering.schemas import (
@@ -52,16 +54,22 @@ Events = Callable[[str, dict[str, Any]], None]
 
 class Answerer:
     def __init__(self, settings: Settings, store: StoreView, embedder: Embedder,
-                 chat_model: BaseChatModel | None = None):
+                 chat_model: BaseChatModel | None = None, calibrator: Calibrator | None = None,
+                 exhaustive: bool = False):
+        """`exhaustive` (for the eval): every candidate is judged, past the coverage floor and past the first
+        that stands, so each variant of the path can be replayed from the trace; the answers given stay the same."""
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self._chat_model = chat_model
+        self.calibrator = calibrator or shipped()
+        self.exhaustive = exhaustive
         self.retriever = HybridRetriever(embedder, settings.candidates)
 
     @classmethod
-    def from_settings(cls, settings: Settings, chat_model: BaseChatModel | None = None) -> "Answerer":
-        return cls(settings, StoreView(settings), get_embedder(settings), chat_model)
+    def from_settings(cls, settings: Settings, chat_model: BaseChatModel | None = None,
+                      exhaustive: bool = False) -> "Answerer":
+        return cls(settings, StoreView(settings), get_embedder(settings), chat_model, exhaustive=exhaustive)
 
     @cached_property
     def chat_model(self) -> BaseChatModel:
@@ -96,17 +104,18 @@ class Answerer:
     def search(self, question: str, filters: Filters | None = None, k: int = 10) -> list[Passage]:
         return self.retriever.search(question, self.store.current(), filters, k)
 
-    def answer(self, request: ChatRequest, events: Events | None = None) -> ChatResponse:
-        """The answer to `request`; `events`, when given, hears the stages and the model's draft tokens."""
+    def answer(self, request: ChatRequest, events: Events | None = None, trace: "Trace | None" = None) -> ChatResponse:
+        """The answer to `request`; `events`, when given, hears the stages and the model's draft tokens; `trace`,
+        when given, records what the answer path considered (for the eval)."""
         input_limits.check(request, self.settings)
-        turn = _Turn(events)
+        turn = _Turn(events, trace=trace)
         snapshot = self.store.current()  # one generation of the store for the whole question
         if snapshot.empty:
             return self._refusal("empty_index", turn)
         question = request.question
         if request.history and self.settings.history_turns:
             turn.stage("rewriting")
-            turn.standalone = self._standalone(question, request, turn.usage)
+            turn.standalone = self._standalone(question, request, turn)
         question = turn.standalone or question
         if not terms(question):  # "who is he?", "???": nothing to look up, and coverage of nothing is 1.0
             log.debug("refused: %r asks about nothing in particular", question)
@@ -119,8 +128,11 @@ class Answerer:
                                          prefer=self._named_time(question, request))
         turn.timings.retrieve_ms = _ms(t)
         turn.stage("retrieving", len(passages))
-        best_coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
-        if best_coverage < self.settings.min_question_coverage:
+        coverage = max((question_coverage(question, p, idf) for p in passages), default=0.0)
+        addressed = coverage >= self.settings.min_question_coverage
+        if turn.trace is not None:
+            turn.trace.coverage = coverage
+        if not addressed and not self.exhaustive:
             log.debug("refused before generation: no passage addresses %r", question)
             return self._refusal("no_passage", turn)
 
@@ -136,12 +148,15 @@ class Answerer:
             asked = template.format(question=question, options=" | ".join(request.choices))
         windows, context = self._fit_windows(windows, asked)
         turn.stage("generating")
-        raw = self._generate(context, asked, turn)
+        reply = self._generate(context, asked, turn, "reply")
         turn.stage("verifying")
-        settled = self._settle(raw, question, request, context, windows, passages, idf, turn)
+        found = _Found(question, passages, windows, idf, coverage)
+        settled = self._settle(reply, found, request, context, turn)
         turn.timings.generate_ms = _ms(t)
+        if not addressed:  # the exhaustive eval went on to see what would have come of it
+            return self._refusal("no_passage", turn)
         if isinstance(settled, str):
-            log.debug("refused %r: model said %r (%s)", question, raw, settled)
+            log.debug("refused %r: model said %r (%s)", question, reply.content, settled)
             return self._refusal(settled, turn)
         return self._respond(settled, turn)
 
@@ -152,85 +167,104 @@ class Answerer:
             return None
         return recency.window(question, request.as_of or date.today())
 
-    def _settle(self, raw: str, question: str, request: ChatRequest, context: str, windows: list[Window],
-                passages: list[Passage], idf: Idf, turn: "_Turn") -> "_Settled | RefusalReason":
-        """The first answer that a passage states and the verifier confirms, with the verifier's confidence.
+    def _settle(self, reply: AIMessage, found: "_Found", request: ChatRequest, context: str,
+                turn: "_Turn") -> "_Settled | RefusalReason":
+        """The first candidate answer whose calibrated confidence reaches the threshold for the target precision.
 
-        First the model's own reply. Then, when it echoed the question ("who killed X?" -> "X") or did not stand
-        (no passage states it, or the verifier doubted it), its choice among what the passages name, which a small
-        model gets right far more often than it writes it; with the user's options, each other option a passage
-        states. Last, for an echo only, the passage that best matches the question, quoted: what the sources say,
-        for the reader to judge, not a short answer for the verifier to confirm.
+        Candidates, in order: the model's own reply, unless it echoes the question ("who killed X?" -> "X"); then
+        its choice among what the passages name, which a small model gets right more often than it writes it
+        (with the user's options: each other option). Each must be stated by a passage that addresses the
+        question and be of the kind asked for; then the verifier judges it and the calibrator weighs that with
+        the rest of what is known. Last, for an echo only, the passage that best matches the question, quoted:
+        what the sources say, for the reader to judge, not a short answer to confirm.
         """
+        threshold = self.calibrator.threshold(self.settings.target_precision)
+        settled: _Settled | None = None
+        stated = False  # some candidate is stated by the passages: a refusal is then "not confirmed"
+        echoed = echoes_question(clean_answer(str(reply.content)), found.question, found.idf)
+        for answer, origin, writer in self._candidates(reply, echoed, found, request, context, turn):
+            verdict = ground(found.question, answer, found.windows, found.passages, found.idf,
+                             self.settings.min_question_coverage)
+            of_kind = fills_slot(found.question, verdict.answer)
+            considered = turn.consider(verdict.answer, origin, verdict.reason or ("" if of_kind else "kind"))
+            if verdict.refused or not (of_kind or self.exhaustive):  # exhaustive: what a kind check is worth
+                continue
+            stated = stated or of_kind
+            verifier = self._confirm(found.question, verdict, turn, origin)
+            if verifier is None:  # no verdict, which an article's text may have steered: confirms nothing
+                continue
+            signals = found.signals(verdict, verifier, writer, origin != "reply")
+            confidence = round(self.calibrator.confidence(signals), 4)
+            considered.update(signals=signals.as_dict(), confidence=confidence)
+            log.debug("%s %r for %r: confidence %s", origin, verdict.answer, found.question, confidence)
+            if of_kind and confidence >= threshold and settled is None:
+                settled = _Settled(verdict, confidence)
+                considered["given"] = True
+                if not self.exhaustive:
+                    break
+        if echoed and (settled is None or self.exhaustive):
+            verdict = self._quotation(found)
+            considered = turn.consider(verdict.answer, "quotation", verdict.reason or "")
+            if settled is None and not verdict.refused:
+                considered["given"] = True
+                return _Settled(verdict, None, quoted=True)
+        return settled or ("not_confirmed" if stated else "not_grounded")
 
-        def check(answer: str, quotation: bool = False) -> Verdict:
-            return ground(question, answer, windows, passages, idf, self.settings.min_question_coverage, quotation)
+    def _candidates(self, reply: AIMessage, echoed: bool, found: "_Found", request: ChatRequest, context: str,
+                    turn: "_Turn") -> Iterator[tuple[str, str, float]]:
+        """(answer, where it came from, mean log-probability of the tokens that wrote it), lazily: the choice
+        costs a model call, made only when the reply did not settle it."""
+        writer = mean_logprob(reply)
+        if not echoed:
+            yield str(reply.content), "reply", writer
+        if request.choices:  # the model's pick stood or not: the other options, as the sources state them
+            for option in (o for o in request.choices if not pick(str(reply.content), [o])):
+                yield option, "option", writer
+        elif chosen := self._choose(context, found, turn):
+            yield chosen
 
-        tried: list[str] = []  # answers a passage states but the verifier turned down
-        echoed = echoes_question(clean_answer(raw), question, idf)
-        if echoed:
-            log.debug("model echoed the question (%r)", raw)  # the asker's words: not in production logs
-        else:
-            verdict = check(raw)
-            if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
-                return confirmed
-        if request.choices:  # a pick no passage states, or one the verifier doubts: the other options
-            for option in (o for o in request.choices if not pick(raw, [o])):
-                verdict = check(option)
-                if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
-                    return confirmed
-        else:
-            verdict = check(self._choose(context, question, windows, idf, turn, tried))
-            if not verdict.refused and (confirmed := self._confirmed(question, verdict, turn, tried)):
-                return confirmed
-        if echoed and not (verdict := check(windows[0].lead, quotation=True)).refused:
-            return _Settled(verdict, None, quoted=True)
-        return "not_confirmed" if tried else "not_grounded"
-
-    def _confirmed(self, question: str, verdict: Verdict, turn: "_Turn",
-                   tried: list[str]) -> "_Settled | None":
-        """The answer with the verifier's confidence when it confirms it; else None, and the answer joins `tried`.
-        No verdict (a reply neither yes nor no, which an article's text may have steered) confirms nothing."""
-        confidence = self._confirm(question, verdict, turn)
-        if confidence is not None and confidence >= self.settings.min_answer_confidence:
-            return _Settled(verdict, confidence)
-        log.debug("not confirmed (%s): %r for %r", confidence, verdict.answer, question)
-        tried.append(verdict.answer)
-        return None
-
-    def _confirm(self, question: str, verdict: Verdict, turn: "_Turn") -> float | None:
-        """The verifier's probability that the cited quotes say the answer answers the question."""
+    def _confirm(self, question: str, verdict: Verdict, turn: "_Turn", origin: str) -> float | None:
+        """The verifier's probability that the cited quotes say the answer answers the question; None when it gave
+        no verdict."""
+        t = time.perf_counter()
         with model_calls():
             judgement = self.verifier.judge(question, verdict.answer, [s.quote for s in verdict.supports],
                                             [s.passage.title for s in verdict.supports])
-        _count(judgement.reply, turn.usage)
+        turn.count(f"verify {origin}", judgement.reply, t)
         return None if judgement.probability is None else round(judgement.probability, 4)
 
-    def _choose(self, context: str, question: str, windows: list[Window], idf: Idf, turn: "_Turn",
-                rejected: list[str]) -> str:
+    def _choose(self, context: str, found: "_Found", turn: "_Turn") -> tuple[str, str, float] | None:
         """Choosing beats writing for a small model: what the passages name becomes the options (of the kind the
-        question asks for, not what it is about, nor an answer already rejected); "none" is no answer."""
+        question asks for, not what it is about); "none" is no answer."""
+        question = found.question
         if not answerable_by_candidates(question):
-            return ""
-        turned_down = {fold(r) for r in rejected}
-        options = [o for o in candidates(windows) if fold(o) not in turned_down
-                   and fills_slot(question, o) and not echoes_question(o, question, idf)]
+            return None
+        options = [o for o in candidates(found.windows)
+                   if fills_slot(question, o) and not echoes_question(o, question, found.idf)]
         options = options[: self.settings.answer_candidates]
+        if turn.trace is not None:
+            turn.trace.options = options
         if not options:
-            return ""
+            return None
         template = load_text(self.settings.prompts_dir, "choose")
-        reply = self._generate(context, template.format(question=question, options=" | ".join(options)), turn)
-        chosen = pick(reply, options)
-        log.info("chose %r from %s (model said %r)", chosen, options, reply)
-        return chosen or ""
+        reply = self._generate(context, template.format(question=question, options=" | ".join(options)), turn,
+                               "choose")
+        chosen = pick(str(reply.content), options)
+        log.info("chose %r from %s (model said %r)", chosen, options, reply.content)
+        return (chosen, "choice", mean_logprob(reply)) if chosen else None
 
-    def _generate(self, context: str, asked: str, turn: "_Turn") -> str:
+    def _quotation(self, found: "_Found") -> Verdict:
+        return ground(found.question, found.windows[0].lead, found.windows, found.passages, found.idf,
+                      self.settings.min_question_coverage)
+
+    def _generate(self, context: str, asked: str, turn: "_Turn", call: str) -> AIMessage:
         """The model's reply to `asked` over `context`; its tokens go to the events as a draft."""
         config = RunnableConfig(callbacks=[_Draft(turn.events)]) if turn.events else None
+        t = time.perf_counter()
         with model_calls():
             reply = self.answer_chain.invoke({"passages": fenced(context), "question": asked}, config=config)
-        _count(reply, turn.usage)
-        return str(reply.content)
+        turn.count(call, reply, t)
+        return reply
 
     def _fit_windows(self, windows: list[Window], asked: str) -> tuple[list[Window], str]:
         """The best windows that fit the model's context beside the question (the question is never cut), and
@@ -248,15 +282,16 @@ class Answerer:
         return load_text(self.settings.prompts_dir, f"{name}.system") + load_text(self.settings.prompts_dir,
                                                                                  f"{name}.user")
 
-    def _standalone(self, question: str, request: ChatRequest, usage: Usage) -> str | None:
+    def _standalone(self, question: str, request: ChatRequest, turn: "_Turn") -> str | None:
         room = input_limits.prompt_room(self.settings, self._template_text("rewrite"))
         turns = input_limits.fit_history(request.history[-self.settings.history_turns:], question, room)
         if not turns:
             return None
         history = "\n".join(f"{t.role}: {t.content}" for t in turns)
+        t = time.perf_counter()
         with model_calls():
             reply = self.rewrite_chain.invoke({"history": history, "question": question})
-        _count(reply, usage)
+        turn.count("rewrite", reply, t)
         rewritten = str(reply.content).strip().split("\n")[0].strip()
         return rewritten or None
 
@@ -280,26 +315,76 @@ class Answerer:
 
 @dataclass(frozen=True)
 class _Settled:
-    """An answer that stands: what the passages say, the verifier's confidence, and whether it is a quotation."""
+    """An answer that stands: what the passages say, its calibrated confidence, and whether it is a quotation."""
 
     verdict: Verdict
     confidence: float | None
     quoted: bool = False
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What retrieval found for the question: the passages, the windows the model reads, and how well the best
+    passage covers the question."""
+
+    question: str
+    passages: list[Passage]
+    windows: list[Window]
+    idf: Idf
+    coverage: float
+
+    def signals(self, verdict: Verdict, verifier: float, writer: float, chosen: bool) -> Signals:
+        ranks = {p.chunk_id: n for n, p in enumerate(self.passages, 1)}
+        return Signals(
+            verifier=verifier, writer=writer, chosen=chosen, coverage=self.coverage,
+            support_coverage=max(s.coverage for s in verdict.supports), supports=len(verdict.supports),
+            support_rank=min(ranks.get(s.passage.chunk_id, len(ranks) + 1) for s in verdict.supports),
+            kind_asked=asks_for_kind(self.question))
+
+
+@dataclass
+class Trace:
+    """What one answer considered, for the eval: each candidate (where it came from, why it fell, its signals and
+    confidence, whether it was given), the options offered for the choice, and each model call."""
+
+    coverage: float | None = None
+    options: list[str] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass
 class _Turn:
-    """What one answer records on its way: when it started, its timings and token usage, the rewritten question."""
+    """What one answer records on its way: when it started, its timings and token usage, the rewritten question,
+    and, for the eval, its trace."""
 
     events: Events | None = None
     started: float = field(default_factory=time.perf_counter)
     timings: Timings = field(default_factory=Timings)
     usage: Usage = field(default_factory=Usage)
     standalone: str | None = None
+    trace: Trace | None = None
 
     def stage(self, name: str, passages: int | None = None) -> None:
         if self.events:
             self.events("stage", {"stage": name, "passages": passages})
+
+    def count(self, call: str, reply: BaseMessage, started: float) -> None:
+        """A model call's tokens into the usage (and, traced, its kind, tokens and time)."""
+        tokens = reply.usage_metadata if isinstance(reply, AIMessage) and reply.usage_metadata else None
+        if tokens:
+            self.usage.prompt_tokens += tokens["input_tokens"]
+            self.usage.completion_tokens += tokens["output_tokens"]
+        if self.trace is not None:
+            self.trace.calls.append({"call": call, "ms": _ms(started),
+                                     "prompt_tokens": tokens["input_tokens"] if tokens else None})
+
+    def consider(self, answer: str, origin: str, fell: str) -> dict[str, Any]:
+        """A candidate into the trace; the dict to add its signals and confidence to (a throwaway untraced)."""
+        considered: dict[str, Any] = {"answer": answer, "origin": origin, "fell": fell}
+        if self.trace is not None:
+            self.trace.candidates.append(considered)
+        return considered
 
     def finish(self) -> dict[str, Any]:
         self.timings.total_ms = _ms(self.started)
@@ -321,12 +406,6 @@ class _Draft(BaseCallbackHandler):
     def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
         if isinstance(token, str) and token:
             self.events("token", {"text": token, "provisional": True})
-
-
-def _count(reply: BaseMessage, usage: Usage) -> None:
-    if isinstance(reply, AIMessage) and reply.usage_metadata:
-        usage.prompt_tokens += reply.usage_metadata["input_tokens"]
-        usage.completion_tokens += reply.usage_metadata["output_tokens"]
 
 
 def _ms(since: float) -> float:

@@ -89,6 +89,11 @@ def fills_slot(question: str, answer: str) -> bool:
     return all(is_kind(answer) for is_kind in kinds)
 
 
+def asks_for_kind(question: str) -> bool:
+    """The question asks for a number, a time, a country, a state or a name, which fills_slot checks."""
+    return any(asks.search(question) for asks, _ in _SLOTS) or bool(_ASKS_NAME.search(question))
+
+
 def _names_something(answer: str) -> bool:
     """Not a bare figure, date or day: "Friday", "21 May 2025" and "seven" name nothing."""
     words = re.findall(r"[^\W_]+", answer)
@@ -102,14 +107,12 @@ def question_coverage(question: str, passage: Passage, idf: Idf, ignore: Abstrac
 
 
 def ground(question: str, raw_answer: str, windows: list[Window], passages: list[Passage], idf: Idf,
-           min_coverage: float, quotation: bool = False) -> Verdict:
-    """`quotation`: the answer is a passage's own sentences, for the reader to judge, not a short answer of the
-    kind asked for."""
+           min_coverage: float) -> Verdict:
+    """The passages that state the answer and address the question. Whether it is of the kind asked for is
+    fills_slot's question, asked by the caller: a quotation need not be."""
     answer = clean_answer(raw_answer)
     if not answer or _NOT_FOUND.fullmatch(answer):
         return Verdict(answer, [], "the model found no answer in the passages")
-    if not quotation and not fills_slot(question, answer):
-        return Verdict(answer, [], "the answer is not the kind of thing the question asks for")
     question_terms = set(terms(question))
     answer_terms = [t for t in terms(answer) if t not in question_terms] or terms(answer)
     if not answer_terms:

@@ -173,6 +173,13 @@ class _Reply:
         return self.stop_at is not None and self.stop_at.over()
 
 
+def mean_logprob(reply: BaseMessage) -> float:
+    """Mean log-probability of the reply's tokens (OpenAI's shape: response_metadata["logprobs"]["content"]); 0
+    when the backend reports none."""
+    tokens = (reply.response_metadata.get("logprobs") or {}).get("content") or []
+    return sum(t["logprob"] for t in tokens) / len(tokens) if tokens else 0.0
+
+
 @contextmanager
 def model_calls() -> Iterator[None]:
     """A backend that is down, slow or refusing becomes ModelUnavailable; any other error is a bug."""
