@@ -40,7 +40,8 @@ def test_how_many_civilians_were_killed(answerer):
     response = answerer.answer(ChatRequest(question="How many civilians were killed in coastal Syria?"))
     assert "1,383" in response.answer
     assert_grounded(response, "1,383 civilians")
-    assert answerer.settings.min_answer_confidence <= response.confidence <= 1  # the verifier confirms the figure
+    # the calibrator is sure enough of the figure for the precision asked for
+    assert answerer.calibrator.threshold(answerer.settings.target_precision) <= response.confidence <= 1
     # what the answer cost: the prompt held the passages (far more than the question), the reply a few tokens
     assert response.usage.prompt_tokens > 100 and 0 < response.usage.completion_tokens <= 48
 
@@ -71,7 +72,8 @@ def test_a_quote_that_names_a_role_but_not_whose_is_judged_under_its_headline(de
     Unveils Lumen Tab 2...", does: read with it, the verifier confirms the answer it doubted (0.84) and turned down."""
     response = demo.answer(ChatRequest(question="Who is the boss of Corvane?"))
     assert response.answer.startswith("Priya Raman"), response.answer
-    assert response.confidence is not None and response.confidence >= demo.settings.min_answer_confidence
+    assert response.confidence is not None
+    assert response.confidence >= demo.calibrator.threshold(demo.settings.target_precision)
     assert "Chief executive Priya Raman" in response.citations[0].quote
 
 
