@@ -2,11 +2,13 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# The embedding server (infinity-emb) in a venv of its own: its pins (numpy<2, sentence-transformers<4) are not ours.
+INFINITY := .venv-infinity
 DEV_SET := ../shared/eval/realtimeqa-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser lint typecheck ingest-demo serve bench bench-scale eval-dev eval-ci eval-gold
+.PHONY: run test browser services embedding-server lint typecheck ingest-demo serve bench bench-scale eval-dev eval-ci eval-gold
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	CMAKE_ARGS="-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF" $(BIN)/pip install --quiet --no-deps \
 	  --force-reinstall --no-binary xllamacpp "xllamacpp==$$($(BIN)/pip show xllamacpp | sed -n 's/^Version: //p')" \
 	  || echo "warning: llama.cpp could not be built for this CPU; the portable xllamacpp wheel stays (slower)"
+	touch $@
+
+# `make embedding-server`: the OpenAI-compatible embeddings server the tests and deploy/local.py start
+# (tests/test_embedding_server.py). torch is the CPU wheel pyproject pins, never a CUDA build.
+embedding-server: $(INFINITY)/.installed
+
+$(INFINITY)/.installed: Makefile
+	$(PYTHON) -m venv $(INFINITY)
+	$(INFINITY)/bin/pip install --quiet "infinity-emb[server,torch]==0.0.78" \
+	  "torch==$$(sed -n 's/.*"torch==\([^"]*\)".*/\1/p' pyproject.toml)"
 	touch $@
 
 run: $(VENV)/.installed ingest-demo serve

@@ -203,6 +203,7 @@ def serve(
     import uvicorn
 
     from newsqa.service.api.app import create_app
+    from newsqa.service.api.prometheus import share_between_workers
     from newsqa.store.index import open_index
 
     settings = _settings()
@@ -218,6 +219,7 @@ def serve(
             uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None,
                         proxy_headers=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
         else:  # each worker process builds its own app from the same environment
+            share_between_workers(settings.data_dir)
             uvicorn.run("newsqa.service.api.app:app_from_environment", factory=True, workers=workers, host=host,
                         port=port, log_level=log_level, log_config=None, proxy_headers=False,
                         timeout_graceful_shutdown=settings.shutdown_grace_s)

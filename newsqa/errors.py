@@ -17,6 +17,13 @@ class ModelUnavailable(NewsqaError):
         super().__init__("the answering model is unavailable" + (f": {detail}" if detail else ""))
 
 
+class EmbedderUnavailable(NewsqaError):
+    """The embeddings server (NEWSQA_EMBEDDING_BASE_URL) did not answer, or answered with an error."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the embeddings server is unavailable: {detail}")
+
+
 class Overloaded(NewsqaError):
     """More questions are waiting for the model than the queue holds; try again after `retry_after` s."""
 

