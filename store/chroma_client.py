@@ -5,7 +5,6 @@ embedded store under the data dir, or a Chroma server, reached with the token an
 import ssl
 
 import chromadb
-import httpx
 from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import AuthorizationError, ChromaAuthError
@@ -49,9 +48,21 @@ def server_refusal(exc: BaseException, settings: Settings) -> str | None:
                    "is not read from Authorization)"
         return f"{where} refused the token in {settings.chroma_token_header}: check NEWSQA_CHROMA_TOKEN and " \
                "NEWSQA_CHROMA_TOKEN_HEADER"
-    cause = exc.__context__ if isinstance(exc, httpx.ConnectError) else exc
-    if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+    chain = _chain(exc)
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
         return f"{where}'s TLS certificate could not be verified: set NEWSQA_CHROMA_CA_FILE to the CA that signed it"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ConnectError) and "SSL" in str(exc).upper():
-        return f"{where} does not speak TLS as NEWSQA_CHROMA_TLS={str(settings.chroma_tls).lower()} expects"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return f"{where} does not speak TLS: set NEWSQA_CHROMA_TLS=false, or put TLS in front of it"
+    if any("plain HTTP request was sent to HTTPS port" in str(e) for e in chain):  # nginx's words
+        return f"{where} speaks TLS: set NEWSQA_CHROMA_TLS=true"
     return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or during (Chroma wraps httpx's, which wrap ssl's)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
