@@ -198,9 +198,9 @@ def run_scale_bench(settings: Settings, articles: Path, questions: Path, out: Te
                 modes.append(("server", chroma_server(Path(tmp) / f"server-{size}")))
             for mode, context in modes:
                 with context as port:
-                    local = settings.model_copy(update={
+                    local = settings.model_copy(update={  # its own plain loopback server: no token, no TLS
                         "data_dir": Path(tmp) / f"{mode}-{size}", "chroma_host": "127.0.0.1" if port else None,
-                        "chroma_port": port or settings.chroma_port})
+                        "chroma_port": port or settings.chroma_port, "chroma_token": None, "chroma_tls": False})
                     figures.append(measure(local, mode, corpus, size, asked))
                     print(_row(figures[-1]), file=out, flush=True)
                 gc.collect()

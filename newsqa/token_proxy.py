@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from newsqa.processes import START_TIMEOUT_S, Running, debian_command, port_open, stop, wait_until_up
+from newsqa.processes import START_TIMEOUT_S, NotUp, Running, debian_command, port_open, stop, wait_until_up
 
 # Written into nginx's configuration as a quoted string: no quotes, escapes, `$` or a leading `~` (a regex)
 _TOKEN = re.compile(r"[A-Za-z0-9._+/=-]{16,256}")
@@ -48,6 +48,7 @@ error_log {folder}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
+    map_hash_bucket_size 512;  # holds the longest expected value
     {temp}
     map {variable} $newsqa_token_ok {{ default 0; "{expected}" 1; }}
     upstream chroma {{ server 127.0.0.1:{self.upstream_port}; keepalive 16; }}
@@ -64,6 +65,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_read_timeout 300s;
+            # streamed both ways: no temporary files, which nginx's unprivileged workers may not be able to write
+            proxy_request_buffering off;
+            proxy_buffering off;
         }}
     }}
 }}
@@ -81,8 +85,12 @@ def token_proxy(config: ProxyConfig, folder: Path) -> Iterator[Running]:
     process = subprocess.Popen([debian_command("nginx", "nginx"), "-p", str(folder), "-c", str(conf),
                                 "-e", str(folder / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until_up(partial(port_open, config.port), process, START_TIMEOUT_S,
-                      what=f"the token proxy (nginx) on port {config.port}")
+        try:
+            wait_until_up(partial(port_open, config.port), process, START_TIMEOUT_S,
+                          what=f"the token proxy (nginx) on port {config.port}")
+        except NotUp as exc:
+            log = folder / "error.log"
+            raise NotUp(f"{exc}: {log.read_text().strip() if log.exists() else 'no log'}") from None
         yield Running(config.port, process)
     finally:
         stop(process)
