@@ -26,12 +26,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # `make embedding-server`: the OpenAI-compatible embeddings server the tests and deploy/local.py start
-# (tests/test_embedding_server.py). torch is the CPU wheel pyproject pins, never a CUDA build.
-embedding-server: $(INFINITY)/.installed
+# (tests/test_embedding_server.py), about 3 minutes once. torch is the CPU wheel pyproject pins, never a CUDA build.
+INFINITY_VERSION := 0.0.78
+embedding-server: $(INFINITY)/.installed-$(INFINITY_VERSION)
 
-$(INFINITY)/.installed: Makefile
+$(INFINITY)/.installed-$(INFINITY_VERSION):
 	$(PYTHON) -m venv $(INFINITY)
-	$(INFINITY)/bin/pip install --quiet "infinity-emb[server,torch]==0.0.78" \
+	$(INFINITY)/bin/pip install --quiet "infinity-emb[server,torch]==$(INFINITY_VERSION)" \
 	  "torch==$$(sed -n 's/.*"torch==\([^"]*\)".*/\1/p' pyproject.toml)"
 	touch $@
 
@@ -43,7 +44,7 @@ ingest-demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/newsqa serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed lint typecheck browser
+test: $(VENV)/.installed lint typecheck browser services embedding-server
 	$(BIN)/pytest -q
 
 # The chat page's tests drive Debian's Chromium; installed when missing and we may (root with apt), else they skip.
@@ -53,6 +54,14 @@ browser:
 	    { apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
 	  echo "chromium/chromium-driver not installed: the browser tests will skip"
+
+# Redis (the shared rate limits) and nginx (the Chroma token check) for their tests, installed the same way.
+services:
+	@command -v redis-server >/dev/null && { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y -q redis-server nginx >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server nginx >/dev/null 2>&1; }; }; } || \
+	  echo "redis-server/nginx not installed: the shared-limits and Chroma-auth tests will skip"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
