@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = Field(None, description=(
         "Base URL of the OpenAI-compatible embeddings server, e.g. http://127.0.0.1:7997 (POST {url}/embeddings)."))
     embedding_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key for that server.")
-    embedding_timeout_s: float = Field(30.0, gt=0, description="Seconds per request to that server.")
+    # a busy server queues requests: one given up on is still computed, and its retry queues again
+    embedding_timeout_s: float = Field(120.0, gt=0, description="Seconds per request to that server.")
     embedding_retries: int = Field(2, ge=0, description=(
         "Retries of a request to that server after a timeout, a refused connection or an HTTP 5xx/429."))
     # MiniLM reads at most 256 word pieces; the chunker overlaps by at most half a chunk
