@@ -40,7 +40,7 @@ class ServedEmbedder(Embedder):
     def encode(self, texts: list[str]) -> np.ndarray:
         step = self.batch_size
         rows = [row for i in range(0, len(texts), step) for row in self._embed(texts[i : i + step])]
-        vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+        vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1 if texts else 0)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1, norms)
 
