@@ -67,6 +67,14 @@ def demo(demo_settings, answerer) -> Answerer:
     return Answerer.from_settings(demo_settings, chat_model=answerer.chat_model)
 
 
+def test_the_headline_question_over_the_demo_corpus_answers_short_and_cited(demo):
+    """The README's first question, over what `make run` ingests: a short answer, not a quoted paragraph."""
+    response = demo.answer(ChatRequest(question="Who killed al-Rufayi?"))
+    assert_grounded(response, "Iraqi intelligence")
+    assert "Iraqi intelligence" in response.answer and not response.quoted
+    assert len(re.sub(r"\s*\[\d+\]", "", response.answer).split()) <= 12, response.answer
+
+
 def test_a_quote_that_names_a_role_but_not_whose_is_judged_under_its_headline(demo):
     """"Chief executive Priya Raman told a launch event in Lisbon..." never says of what. Its headline, "Corvane
     Unveils Lumen Tab 2...", does: read with it, the verifier confirms the answer it doubted (0.84) and turned down."""
