@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from newsqa.eval.gate import DEFAULT_TOLERANCE
 from newsqa.logs import configure_logging
 from newsqa.settings import Settings, get_settings
 from newsqa.store.models import dateline
+
+if TYPE_CHECKING:
+    from newsqa.service.answering.schemas import Citation
 
 warnings.filterwarnings("ignore", message=r".*langchain_community.*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but \t \n, DEL, C1 (CSI, OSC)
@@ -156,11 +159,20 @@ def ask(
         return
     typer.echo(_shown(response.answer))
     for c in response.citations:
-        line = dateline(c.source, c.published_at)
-        typer.echo(_shown(f"\n[{c.n}] {c.title}" + (f" ({line})" if line else "")))
-        if c.url:
-            typer.echo(_shown(f"    {c.url}"))
-        typer.echo(_shown(f'    "{c.quote}"'))
+        _print_passage(f"[{c.n}] ", c)
+    if response.related:  # a refusal: unnumbered, as no [n] in the answer points at them
+        typer.echo("\nClosest passages (none of them states an answer):")
+        for c in response.related:
+            _print_passage("- ", c)
+
+
+def _print_passage(lead: str, c: "Citation") -> None:
+    line = dateline(c.source, c.published_at)
+    typer.echo(_shown(f"\n{lead}{c.title}" + (f" ({line})" if line else "")))
+    if c.url:
+        typer.echo(_shown(f"    {c.url}"))
+    quote = " ".join(c.quote.split())  # a whole passage has paragraph breaks: one indented line
+    typer.echo(_shown(f'    "{quote}"'))
 
 
 def _shown(text: str) -> str:

@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from newsqa.errors import ModelUnavailable
 from newsqa.service.answering.answer import Answerer
-from newsqa.service.answering.schemas import ChatRequest
+from newsqa.service.answering.schemas import RELATED_PASSAGES, ChatRequest
 from newsqa.service.api.app import create_app
 
 WHO = "Who killed al-Rufayi?"
@@ -56,6 +56,7 @@ def test_a_cited_answer_has_the_documented_shape(chat):
     body = response.json()
     assert {"answer", "refused", "citations", "timings"} <= set(body)
     assert body["citations"] and all(set(c) == CITATION_KEYS for c in body["citations"])
+    assert body["related"] == []  # an answer's passages are its citations
     citation = body["citations"][0]
     assert citation["source"] == SEED_SOURCE and citation["title"] == SEED_TITLE
     assert citation["chunk_id"].startswith(citation["article_id"])
@@ -82,6 +83,27 @@ def test_a_question_the_sources_dont_cover_is_refused(chat):
     body = chat("What is the population of Baghdad?", "7 million").json()
     assert body["refused"] is True and body["citations"] == []
     assert "7 million" not in body["answer"]
+
+
+@pytest.mark.parametrize(("question", "reason", "nearest", "word"), [
+    # the model's answer is stated nowhere; the one story that mentions Baghdad comes first
+    ("What is the population of Baghdad?", "not_grounded", SEED_TITLE, "Baghdad"),
+    # no passage addresses it: refused before the model runs, yet the nearest still come with it
+    ("Who won the Nobel Prize in chemistry?", "no_passage", "Kestrels Win Northern Cup Final 3-1 After Late Double "
+                                                            "From Okafor", "won"),
+])
+def test_a_refusal_lists_the_passages_nearest_the_question_as_related_never_as_citations(
+        demo_settings, fake_answerer, question, reason, nearest, word):
+    with client_for(fake_answerer(demo_settings, "7 million", "none")) as client:
+        body = client.post("/v1/chat", json={"question": question}).json()
+    assert body["refused"] is True and body["refusal_reason"] == reason and body["citations"] == []
+    assert "7 million" not in body["answer"]
+    related = body["related"]
+    assert len(related) == RELATED_PASSAGES and all(set(c) == CITATION_KEYS for c in related)
+    assert len({c["article_id"] for c in related}) == RELATED_PASSAGES  # three articles to look in, not one
+    assert [c["n"] for c in related] == [1, 2, 3]
+    assert all(c["chunk_id"].startswith(c["article_id"]) for c in related)
+    assert related[0]["title"] == nearest and word in related[0]["quote"]
 
 
 def test_an_answer_the_model_invents_is_refused(chat):
@@ -120,7 +142,8 @@ def test_an_empty_index_says_nothing_is_indexed_yet(settings, fake_answerer):
     with client_for(fake_answerer(settings, WHO_ANSWER)) as client:
         response = client.post("/v1/chat", json={"question": WHO})
     assert response.status_code == 200
-    assert response.json()["refused"] is True and "indexed yet" in response.json()["answer"]
+    body = response.json()
+    assert body["refused"] is True and "indexed yet" in body["answer"] and body["related"] == []
 
 
 class FailingModel(FakeListChatModel):
@@ -170,7 +193,7 @@ def test_a_bug_is_a_500_with_a_request_id_and_nothing_internal(seed_settings, ca
 @pytest.mark.parametrize("question", ["who is he?", "???", "What is it?"])
 def test_a_question_about_nothing_in_particular_is_refused(chat, question):
     body = chat(question, WHO_ANSWER).json()
-    assert body["refused"] is True and body["citations"] == []
+    assert body["refused"] is True and body["citations"] == [] and body["related"] == []  # nothing was searched
 
 
 def test_readiness_is_a_503_when_the_store_cannot_be_read(seed_settings, fake_answerer, monkeypatch):
@@ -317,6 +340,8 @@ def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
 def test_an_answer_no_passage_states_is_refused_when_nothing_else_is_chosen(chat):
     body = chat("Who said al-Rufayi had been killed?", "Hezbollah", "none").json()
     assert body["refused"] is True and body["refusal_reason"] == "not_grounded" and body["citations"] == []
+    assert [c["title"] for c in body["related"]] == [SEED_TITLE]  # the story it was asked about, to read
+    assert "al-Rufayi" in body["related"][0]["quote"]
 
 
 @pytest.mark.parametrize(("question", "fields"), [

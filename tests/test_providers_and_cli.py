@@ -60,6 +60,7 @@ def test_multiple_choice_options_reach_the_model_and_the_pick_is_still_grounded(
     openai_stub.replies += ["about 500", "No", "NOT FOUND"]
     unsupported = remote_answerer.answer(ChatRequest(question=QUESTION, choices=options))
     assert unsupported.refused and unsupported.refusal_reason == "not_confirmed" and unsupported.citations == []
+    assert [c.title for c in unsupported.related] == [SEED_TITLE]  # what it read, for the reader to judge
     verified = [r["messages"][1]["content"] for r in openai_stub.requests[3:]]
     assert ['is "at least 1,383" the correct' in verified[0], 'is "13" the correct' in verified[1]] == [True, True]
 
@@ -116,6 +117,17 @@ def test_cli_ask_prints_the_answer_then_each_numbered_source_and_its_quote(newsq
     source = next(i for i, line in enumerate(lines) if line.startswith("[1] "))
     assert lines[source] == f"[1] {SEED_TITLE} ({SEED_SOURCE})"
     assert any('"' in line and "1,383 civilians" in line for line in lines[source + 1:])
+
+
+def test_cli_ask_refusing_prints_the_closest_passages_unnumbered_after_the_refusal(newsqa, openai_stub):
+    openai_stub.replies.extend(["Hezbollah", "none"])  # no passage says it, and nothing else is chosen
+    done = newsqa("Who said al-Rufayi had been killed?")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "can't answer" in lines[0] and "Hezbollah" not in done.stdout and "[1]" not in done.stdout
+    assert lines[1:4] == ["", "Closest passages (none of them states an answer):", ""]
+    assert lines[4] == f"- {SEED_TITLE} ({SEED_SOURCE})"
+    assert lines[5].startswith('    "') and "al-Rufayi" in lines[5]
 
 
 def test_cli_ask_prints_stored_text_without_its_terminal_escape_sequences(newsqa, openai_stub, tmp_path):

@@ -386,6 +386,19 @@ def test_refusal_says_the_sources_do_not_cover_it() -> None:
     assert shown(message) == refusal  # no sources block under a refusal
 
 
+def test_a_refusal_shows_the_closest_passages_unnumbered_under_it() -> None:
+    refusal = "The indexed sources don't cover this, so I can't answer it from them."
+    other = CITATION.model_copy(update={"n": 2, "title": "Bank keeps rates", "url": None, "source": None})
+    message = render_answer(ChatResponse(answer=refusal, refused=True, refusal_reason="not_confirmed",
+                                         related=[CITATION, other]))
+    assert message["text"] == refusal  # the notification says no answer; the passages are underneath
+    assert block_texts(message)[1:] == [
+        "*Closest passages* (none of them states an answer)",
+        f"*<https://example.com/rates|Bank raises rates>*  example.com · 2024-03-01\n>{CITATION.quote}",
+        f"*Bank keeps rates*  2024-03-01\n>{CITATION.quote}",
+    ]
+
+
 def test_the_model_down_fallback_shows_its_passages() -> None:
     not_an_answer = "The answering model is unavailable right now, so this is not an answer: these are the passages."
     fallback = ChatResponse(
@@ -419,6 +432,24 @@ def test_the_service_answers_a_mention_from_the_indexed_seed_before_it_stops(sla
     assert text.startswith("at least 1,383 [1]")
     assert f"[1] {SEED_TITLE}"[:60] in text.replace("&amp;", "&").replace("’", "'") and SEED_SOURCE in text
     assert "1,383 civilians" in text
+
+
+def test_a_question_the_seed_does_not_answer_is_refused_in_slack_with_the_closest_passage(
+        slack_stub: Any, seed_settings) -> None:
+    slack_settings = seed_settings.model_copy(update={
+        "slack_bot_token": SecretStr("xoxb-test"), "slack_signing_secret": SecretStr(SECRET),
+        "slack_api_url": slack_stub.api_url})
+    invents = AgreeingChatModel(responses=["Hezbollah", "none"])  # no passage says it, and nothing is chosen
+    service = create_app(slack_settings, Answerer.from_settings(slack_settings, chat_model=invents))
+    with TestClient(service) as service_client:
+        body = event_body(mention(f"<@{slack_stub.bot_user_id}> Who said al-Rufayi had been killed?"))
+        assert send(service_client, body).status_code == 200
+        [reply] = slack_stub.wait_for("chat.postMessage")
+    refusal, heading, passage = block_texts(reply)
+    assert reply["text"] == refusal and "can't answer" in refusal and "Hezbollah" not in shown(reply)
+    assert heading == "*Closest passages* (none of them states an answer)"
+    assert passage.replace("’", "'").startswith(f"*{SEED_TITLE}*  {SEED_SOURCE}")  # no url, no [n]
+    assert "travelled to Baghdad" in passage  # the passage, cut to fit
 
 
 def timed_get(http: httpx.Client, path: str) -> float:

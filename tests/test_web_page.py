@@ -252,13 +252,28 @@ def test_a_citation_card_opens_its_article_with_the_quoted_passage_highlighted_i
     assert browser.find_elements(By.CSS_SELECTOR, "#conversation .citation")  # still there
 
 
-def test_a_question_the_articles_dont_cover_is_shown_as_a_refusal(page):
+def test_a_question_the_articles_dont_cover_is_refused_with_the_closest_passages_as_dashed_cards(page):
     browser = page("/")
     turn = ask(browser, "What is the population of Baghdad?")
     answer = turn.find_element(By.CSS_SELECTOR, ".answer.refused")
     assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Not in the sources"
-    assert not turn.find_elements(By.CSS_SELECTOR, ".citation")
-    assert browser.find_element(By.ID, "status").text == "The articles don't cover this question."
+    assert not turn.find_elements(By.CSS_SELECTOR, ".citation")  # nothing is cited
+    assert browser.find_element(By.ID, "status").text == (
+        "The articles don't cover this question; showing the closest passages.")
+    closest = turn.find_element(By.CSS_SELECTOR, "ol[aria-labelledby]")
+    label = browser.find_element(By.ID, closest.get_attribute("aria-labelledby"))
+    assert label.text == "Closest passages"  # the list's name for a screen reader too
+    cards = closest.find_elements(By.CSS_SELECTOR, "li.related")
+    assert len(cards) == 3 and len({c.find_element(By.CSS_SELECTOR, "h3").text for c in cards}) == 3
+    nearest = cards[0]
+    assert nearest.find_element(By.CSS_SELECTOR, "h3").text == SEED_TITLE  # no [n]: it supports no answer
+    assert "Baghdad" in nearest.find_element(By.CSS_SELECTOR, "blockquote").text
+    style = browser.execute_script("return getComputedStyle(arguments[0]).borderTopStyle", nearest)
+    assert style == "dashed"  # set apart from a citation's solid card
+    screenshot(browser, "refusal.png")
+    nearest.find_element(By.CSS_SELECTOR, "h3 a").click()  # the reader looks for themselves
+    mark = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#article-text mark"), "the passage")[0]
+    assert browser.find_element(By.ID, "article-title").text == SEED_TITLE and "Baghdad" in mark.text
 
 
 def test_an_answer_that_quotes_the_source_is_marked_as_a_quotation(page):
@@ -287,6 +302,7 @@ def test_with_the_model_down_the_passages_fallback_is_shown_as_no_answer(browser
         turn = ask(browser, CUP)
         assert turn.find_element(By.CSS_SELECTOR, ".answer.refused .badge").text == "No answer"
         assert "Kestrels" in turn.find_element(By.CSS_SELECTOR, ".citation h3").text
+        assert not turn.find_elements(By.CSS_SELECTOR, ".related")  # its passages are the whole reply
         assert browser.find_element(By.ID, "status").text.startswith("No answer: the model is unavailable.")
 
 

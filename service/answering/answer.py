@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -32,6 +32,7 @@ from newsqa.service.answering.llm import build_chat_model, mean_logprob, model_a
 from newsqa.service.answering.prompts import chat_prompt, fenced, load_text
 from newsqa.service.answering.retrieval import HybridRetriever, Passage
 from newsqa.service.answering.schemas import (
+    RELATED_PASSAGES,
     ChatRequest,
     ChatResponse,
     Citation,
@@ -134,14 +135,14 @@ class Answerer:
             turn.trace.coverage = coverage
         if not addressed and not self.exhaustive:
             log.debug("refused before generation: no passage addresses %r", question)
-            return self._refusal("no_passage", turn)
+            return self._refusal("no_passage", turn, passages)
 
         t = time.perf_counter()
         windows = select_windows(
             question, passages, self.embedder, idf, self.settings.context_windows, self.settings.window_chars
         )
         if not windows:
-            return self._refusal("no_passage", turn)
+            return self._refusal("no_passage", turn, passages)
         asked = question
         if request.choices:  # only the model sees the options; retrieval and grounding use the question
             template = load_text(self.settings.prompts_dir, "choices")
@@ -154,10 +155,10 @@ class Answerer:
         settled = self._settle(reply, found, request, context, turn)
         turn.timings.generate_ms = _ms(t)
         if not addressed:  # the exhaustive eval went on to see what would have come of it
-            return self._refusal("no_passage", turn)
+            return self._refusal("no_passage", turn, passages)
         if isinstance(settled, str):
             log.debug("refused %r: model said %r (%s)", question, reply.content, settled)
-            return self._refusal(settled, turn)
+            return self._refusal(settled, turn, passages)
         return self._respond(settled, turn)
 
     @staticmethod
@@ -308,9 +309,11 @@ class Answerer:
         return ChatResponse(answer=f"{settled.verdict.answer} {markers}", refused=False, citations=citations,
                             quoted=settled.quoted, confidence=settled.confidence, **turn.finish())
 
-    def _refusal(self, reason: RefusalReason, turn: "_Turn") -> ChatResponse:
+    def _refusal(self, reason: RefusalReason, turn: "_Turn", passages: Sequence[Passage] = ()) -> ChatResponse:
+        """No answer; the passages searched, nearest first, become `related` (they support nothing)."""
         text = load_text(self.settings.prompts_dir, "empty_index" if reason == "empty_index" else "refusal")
-        return ChatResponse(answer=text, refused=True, refusal_reason=reason, **turn.finish())
+        return ChatResponse(answer=text, refused=True, refusal_reason=reason, related=_related(passages),
+                            **turn.finish())
 
 
 @dataclass(frozen=True)
@@ -395,6 +398,15 @@ def _citation(n: int, passage: Passage, quote: str) -> Citation:
     meta = passage.meta
     return Citation(n=n, article_id=passage.article_id, chunk_id=passage.chunk_id, title=passage.title,
                     source=meta.source, url=meta.url, published_at=meta.published_at, quote=quote)
+
+
+def _related(passages: Sequence[Passage]) -> list[Citation]:
+    """The nearest passage of each of the first RELATED_PASSAGES articles: three places to look, not one story
+    thrice."""
+    nearest: dict[str, Passage] = {}
+    for passage in passages:
+        nearest.setdefault(passage.article_id, passage)
+    return [_citation(n, p, p.text) for n, p in enumerate(list(nearest.values())[:RELATED_PASSAGES], 1)]
 
 
 class _Draft(BaseCallbackHandler):

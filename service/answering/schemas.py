@@ -89,6 +89,10 @@ class Citation(BaseModel):
     quote: str
 
 
+# Passages a refusal lists as related: a few places to look, from different articles.
+RELATED_PASSAGES = 3
+
+
 class Timings(BaseModel):
     retrieve_ms: float = 0.0
     generate_ms: float = 0.0
@@ -114,7 +118,13 @@ class ChatResponse(BaseModel):
     answer: str
     refused: bool
     refusal_reason: RefusalReason | None = None
-    citations: list[Citation] = Field(default_factory=list)
+    citations: list[Citation] = Field(
+        default_factory=list, description="The passages that state the answer; empty on a refusal, except "
+                                          "model_unavailable's best-matching passages.")
+    related: list[Citation] = Field(
+        default_factory=list, description=f"On a refusal after a search, the passages nearest the question (at "
+                                          f"most {RELATED_PASSAGES}, one per article) for the reader to look "
+                                          f"through: they state no answer. Empty otherwise.")
     quoted: bool = Field(
         False, description="The answer is the passage that best matches the question, quoted as it stands: the "
                            "model restated the question instead of answering it and no short answer was confirmed.")

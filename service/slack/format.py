@@ -15,7 +15,8 @@ _LINK_SCHEMES = frozenset({"http", "https"})  # anything else (javascript:, slac
 
 
 def render_answer(response: ChatResponse) -> dict[str, Any]:
-    """chat.postMessage arguments: the answer with its [n] markers, then one compact block per source."""
+    """chat.postMessage arguments: the answer with its [n] markers, then one compact block per source (under a
+    refusal, per passage nearest the question)."""
     # A refusal's wording comes from the answer path (prompts/refusal.txt), so every adapter says the same.
     text = _fit(escape(response.answer), SECTION_LIMIT - 2)
     if response.quoted:  # the source's own words, not a short answer: shown as a quotation
@@ -23,9 +24,15 @@ def render_answer(response: ChatResponse) -> dict[str, Any]:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if response.standalone_question:  # shows how a follow-up was understood
         blocks.append(_context(f"Searched for: {_fit(escape(response.standalone_question), QUOTE_LIMIT)}"))
-    # A refusal cites nothing, except the model-down fallback, whose passages are the whole message
-    shows_sources = not response.refused or response.refusal_reason == "model_unavailable"
-    sources = [_source_block(c) for c in response.citations] if shows_sources else []
+    # A refusal cites nothing, except the model-down fallback, whose passages are the whole message; other
+    # refusals show the passages nearest the question, unnumbered (no [n] in the answer points at them)
+    if not response.refused or response.refusal_reason == "model_unavailable":
+        sources = [_source_block(c) for c in response.citations]
+    elif response.related:
+        sources = [_context("*Closest passages* (none of them states an answer)")]
+        sources += [_source_block(c, numbered=False) for c in response.related]
+    else:
+        sources = []
     room = BLOCK_LIMIT - len(blocks)
     if len(sources) > room:
         sources = sources[: room - 1] + [_context(f"…and {len(sources) - room + 1} more sources")]
@@ -70,8 +77,9 @@ def _context(mrkdwn: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
 
 
-def _source_block(c: Citation) -> dict[str, Any]:
-    head = f"*{link(c.url, _fit(escape(f'[{c.n}] {c.title}'), TITLE_LIMIT))}*"
+def _source_block(c: Citation, numbered: bool = True) -> dict[str, Any]:
+    title = f"[{c.n}] {c.title}" if numbered else c.title
+    head = f"*{link(c.url, _fit(escape(title), TITLE_LIMIT))}*"
     date = (c.published_at or "")[:10]  # ISO timestamp -> its date
     meta = " · ".join(escape(part) for part in (c.source, date) if part)
     line = f"{head}  {meta}".rstrip()

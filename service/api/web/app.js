@@ -188,12 +188,14 @@ function showDraft(view, { text }) {
   view.draft.append(document.createTextNode(text));
 }
 
-function citationCard(citation, turnNumber) {
+function citationCard(citation, turnNumber, related = false) {
+  // a related passage supports nothing: no [n] that could be read as a marker of the answer
   const head = el("h3", {},
-    el("span", { class: "n" }, `[${citation.n}] `),
+    related ? null : el("span", { class: "n" }, `[${citation.n}] `),
     el("a", { href: articleHref(citation.article_id, { chunk: citation.chunk_id, quote: citation.quote }) },
       citation.title));
-  return el("li", { class: "citation", id: `t${turnNumber}-c${citation.n}` },
+  const id = `t${turnNumber}-${related ? "r" : "c"}${citation.n}`;
+  return el("li", { class: related ? "related" : "citation", id },
     head,
     el("p", { class: "dateline" }, dateline(citation.source, citation.published_at)),
     el("blockquote", {}, citation.quote),
@@ -216,9 +218,18 @@ function showAnswer(view, body, turnNumber) {
     view.reply.append(el("ol", { class: "citations", "aria-label": passagesOnly ? "Best-matching passages" : "Sources" },
       ...body.citations.map((c) => citationCard(c, turnNumber))));
   }
+  const related = body.related;
+  if (related.length) { // a refusal: what came nearest, for the reader to look through
+    const label = `t${turnNumber}-related`;
+    view.reply.append(
+      el("p", { class: "related-label", id: label }, "Closest passages"),
+      el("p", { class: "hint" }, "None of them states an answer; they are the passages nearest your question."),
+      el("ol", { class: "citations", "aria-labelledby": label },
+        ...related.map((c) => citationCard(c, turnNumber, true))));
+  }
   const cited = body.citations.length;
   $("status").textContent = passagesOnly ? "No answer: the model is unavailable. Showing the best-matching passages."
-    : body.refused ? "The articles don't cover this question."
+    : body.refused ? `The articles don't cover this question${related.length ? "; showing the closest passages" : ""}.`
       : `${body.quoted ? "Answered in the source's own words" : "Answered"}, citing ${cited} source${cited === 1 ? "" : "s"}.`;
 }
 
