@@ -1,14 +1,16 @@
 """Feeds: the feeds file (TOML or YAML: url, optional source name, refresh interval, other hosts it speaks
-for) and RSS/Atom parsing by feedparser into FeedItems."""
+for) and RSS/Atom parsing by feedparser into FeedItems, at most NEWSQA_FEED_MAX_ITEMS of them a document."""
 
 import calendar
 import io
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
+from xml.parsers import expat
 
 import feedparser
 import yaml
@@ -19,6 +21,8 @@ from newsqa.errors import UsageError
 
 # Oddities feedparser flags but reads past: a declared encoding that was wrong, a feed served as text/plain.
 _HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+_ITEMS = ("item", "entry")  # RSS's and Atom's, whatever their namespace prefix
+_ITEM_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)\b")  # counts every item's start tag, and maybe more
 
 
 class FeedConfig(BaseModel):
@@ -82,11 +86,14 @@ class ParsedFeed:
     title: str | None
     items: list[FeedItem]
     errors: list[str]  # "link: reason" for each item that could not be read
+    unread: int = 0  # items past the first `max_items`, left unread
 
 
-def parse_feed(body: bytes, url: str) -> ParsedFeed:
-    """RSS or Atom read from `url` (relative links are resolved against it); BadFeed when the document is not
-    a well-formed feed. Items without a link are left out; one that can't be read is named in `errors`."""
+def parse_feed(body: bytes, url: str, max_items: int) -> ParsedFeed:
+    """RSS or Atom read from `url` (relative links are resolved against it), its first `max_items` items;
+    BadFeed when the document is not a well-formed feed. Items without a link are left out; one that can't be
+    read is named in `errors`."""
+    body, unread = _first_items(body, max_items)
     # A stream, never the bytes themselves: feedparser opens bytes that name a file, so a body of "/dev/zero"
     # would read forever and one naming a local feed would ingest it.
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
@@ -102,7 +109,46 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
             items.append(_item(entry, url))
         except (ValueError, OverflowError) as exc:  # e.g. a date before year 1 once in UTC
             errors.append(f"{entry.link}: unreadable feed item ({exc})")
-    return ParsedFeed(parsed.feed.get("title"), items, errors)
+    return ParsedFeed(parsed.feed.get("title"), items, errors, unread)
+
+
+def _first_items(body: bytes, cap: int) -> tuple[bytes, int]:
+    """The document cut before its item number `cap + 1` (the elements still open there closed again), and
+    how many items that left out. feedparser takes about a millisecond an item and keeps every one: a feed of
+    100,000 items would take minutes and hundreds of MB. Counted by expat, which keeps nothing."""
+    if sum(1 for _ in _ITEM_TAG.finditer(body)) <= cap:  # a cheap count first: most feeds stop here
+        return body, 0
+    parser = expat.ParserCreate()
+    open_tags: list[str] = []
+    starts: list[int] = []  # the byte offset of each item's start tag
+    cut_inside: list[str] = []  # the elements open where the cut falls
+    item_depth: int | None = None  # how many elements enclose the item being read
+
+    def start(name: str, _attributes: object) -> None:
+        nonlocal item_depth
+        if item_depth is None and name.rpartition(":")[2] in _ITEMS:  # an item's own parts are not items
+            item_depth = len(open_tags)
+            starts.append(parser.CurrentByteIndex)
+            if len(starts) == cap + 1:
+                cut_inside.extend(open_tags)
+        open_tags.append(name)
+
+    def end(_name: str) -> None:
+        nonlocal item_depth
+        open_tags.pop()
+        if item_depth == len(open_tags):
+            item_depth = None
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        if len(starts) <= cap:  # broken among the items it would have read
+            raise BadFeed(f"broken feed XML ({exc})") from None
+    if len(starts) <= cap:
+        return body, 0
+    closing = "".join(f"</{name}>" for name in reversed(cut_inside)).encode()
+    return body[: starts[cap]] + closing, len(starts) - cap
 
 
 def _item(entry: Any, url: str) -> FeedItem:

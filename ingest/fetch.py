@@ -3,6 +3,9 @@ retries with backoff, robots.txt, a pause between two requests to one host, and 
 a time (each hop is checked against robots.txt and paced, and a loop is named as one). Every way a fetch fails
 is a FetchFailed naming the url and the reason.
 
+Time is bounded twice: each read (a server that stops answering) and a url's whole fetch, redirects and retries
+included (a server that sends a byte at a time, headers or body, never lets a read time out).
+
 Feeds and pages name any url they like, so every connection (each hop, each redirect, robots.txt) is made to
 an address checked to be public: not this machine, not the newsroom's network, not a cloud's metadata service.
 The check is made on the address connected to, after our own single DNS lookup, so a name that changes its
@@ -10,6 +13,7 @@ answer between a check and the connection (DNS rebinding) gains nothing."""
 
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Iterable
@@ -63,10 +67,11 @@ class Fetched:
 class PoliteClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._network = _PublicBackend(settings.fetch_allow_private)
         self._http = httpx.Client(
             timeout=settings.fetch_timeout_s, follow_redirects=False,
             headers={"User-Agent": settings.fetch_user_agent, "Accept-Encoding": "gzip"},
-            transport=_CheckedTransport(settings.fetch_allow_private),
+            transport=_CheckedTransport(self._network),
             trust_env=False,  # a proxy from the environment would make the connections, unchecked
         )
         self._robots: dict[str, Protego] = {}  # per scheme://host
@@ -83,7 +88,17 @@ class PoliteClient:
 
     def get(self, url: str, headers: dict[str, str] | None = None, html_only: bool = False,
             obey_robots: bool = True) -> Fetched:
-        """GET `url`, following redirects; raises FetchFailed for anything but a 200 or 304."""
+        """GET `url`, following redirects, within NEWSQA_FETCH_DEADLINE_S (a robots.txt read on the way
+        included); raises FetchFailed for anything but a 200 or 304."""
+        if self._network.deadline is not None:  # robots.txt, read on the way to a page: within its deadline
+            return self._get(url, headers, html_only, obey_robots)
+        self._network.deadline = time.monotonic() + self.settings.fetch_deadline_s
+        try:
+            return self._get(url, headers, html_only, obey_robots)
+        finally:
+            self._network.deadline = None
+
+    def _get(self, url: str, headers: dict[str, str] | None, html_only: bool, obey_robots: bool) -> Fetched:
         visited = [url]
         for _ in range(self.settings.fetch_max_redirects + 1):
             if urlsplit(url).scheme not in ("http", "https"):
@@ -109,15 +124,19 @@ class PoliteClient:
 
     def _with_retries(self, url: str, headers: dict[str, str], html_only: bool) -> tuple[int, httpx.Headers, bytes]:
         tries = self.settings.fetch_retries + 1
+        backoff = tenacity.wait_exponential(multiplier=self.settings.fetch_backoff_s, max=60)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(tries),
-            wait=tenacity.wait_exponential(multiplier=self.settings.fetch_backoff_s, max=60),
+            stop=lambda state: state.attempt_number >= tries or self._network.left() <= 0,
+            wait=lambda state: min(backoff(state), max(self._network.left(), 0)),
             retry=tenacity.retry_if_exception_type((httpx.TransportError, _Retryable)), reraise=True,
         )
         timeout = self.settings.fetch_timeout_s
         try:
             return retrying(self._once, url, headers, html_only)
         except httpx.TimeoutException:
+            if self._network.left() <= 0:
+                raise FetchFailed(url, f"not fetched within the {self.settings.fetch_deadline_s:g} s deadline "
+                                       "(NEWSQA_FETCH_DEADLINE_S)") from None
             raise FetchFailed(url, f"no response within {timeout:g} s ({tries} tries)") from None
         except httpx.TransportError as exc:
             raise FetchFailed(url, f"could not connect ({exc or type(exc).__name__}; {tries} tries)") from None
@@ -129,7 +148,6 @@ class PoliteClient:
     def _once(self, url: str, headers: dict[str, str], html_only: bool) -> tuple[int, httpx.Headers, bytes]:
         """One request, its body read only when it is wanted, within the size cap and the time limit."""
         self._pace(urlsplit(url).netloc)
-        started = time.monotonic()
         with self._http.stream("GET", url, headers=headers) as response:
             status = response.status_code
             if status >= 500 or status == 429:
@@ -143,9 +161,9 @@ class PoliteClient:
             if declared > self._max_bytes:
                 raise FetchFailed(url, f"{declared / 1e6:,.1f} MB, over the {self.settings.fetch_max_mb:g} MB limit "
                                        f"(NEWSQA_FETCH_MAX_MB)")
-            return status, response.headers, self._read_body(url, response, started)
+            return status, response.headers, self._read_body(url, response)
 
-    def _read_body(self, url: str, response: httpx.Response, started: float) -> bytes:
+    def _read_body(self, url: str, response: httpx.Response) -> bytes:
         """The body as sent, decompressed here rather than by httpx so both what arrives and what it expands
         to stop at the cap as they stream: a 2 MB gzip body can hold 2 GB."""
         encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
@@ -164,8 +182,6 @@ class PoliteClient:
                 raise FetchFailed(url, f"broken {encoding} body ({exc})") from None
             if len(body) > limit:
                 raise FetchFailed(url, f"{over} once decompressed")
-            if time.monotonic() - started > self.settings.fetch_timeout_s:  # a server that trickles
-                raise httpx.ReadTimeout("body too slow")
         return bytes(body)
 
     def _pace(self, host: str) -> None:
@@ -200,22 +216,42 @@ class PoliteClient:
 class _CheckedTransport(httpx.HTTPTransport):
     """httpx's own transport, its connections made by `_PublicBackend`."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, network: "_PublicBackend") -> None:
         super().__init__(trust_env=False)
         # httpx takes no network backend of its own; httpcore's pool, which it wraps, does
         self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                             network_backend=_PublicBackend(allow_private))
+                                             network_backend=network)
 
 
 class _PublicBackend(httpcore.SyncBackend):
     """Resolves the host once, refuses it unless every address is public, and connects to those addresses
-    (TLS still names the host: httpcore sends it as SNI and checks the certificate against it)."""
+    (TLS still names the host: httpcore sends it as SNI and checks the certificate against it). Its
+    connections stop at `deadline` (monotonic time), whatever each read's timeout."""
 
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
+        self.deadline: float | None = None  # of the fetch under way
+
+    def left(self) -> float:
+        """Seconds until the deadline (none: as long as a read may take)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._connect_public(host, port, self.bounded(timeout, httpcore.ConnectTimeout),
+                                                    local_address, socket_options), self)
+
+    def bounded(self, timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
+        """`timeout` cut to the time left; `expired` raised when there is none."""
+        if self.deadline is None:
+            return timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the fetch's deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def _connect_public(self, host: str, port: int, timeout: float | None, local_address: str | None,
+                        socket_options: Iterable[Any] | None) -> httpcore.NetworkStream:
         try:
             addresses = _resolve(host, port)
         except OSError as exc:  # no such name, or no answer: retried like a refused connection
@@ -245,3 +281,27 @@ def _is_public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # ::ffff:127.0.0.1 is 127.0.0.1
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits no later than its backend's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, network: _PublicBackend) -> None:
+        self._stream, self._network = stream, network
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._network.bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._network.bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        bounded = self._network.bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded), self._network)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

@@ -3,7 +3,6 @@
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,15 +61,23 @@ def ingest_items(items: Iterable[Article | LoadError], settings: Settings, progr
         expired = {a.id for a in records.values() if published_before(a.published_ts, cutoff)}
         changed = _changed(items, records, cutoff, expired, summary, progress)
         cut = _cut(changed, settings, summary) if changed else {}  # only now load the model
-        summary.added = sum(1 for a in cut if a.key not in records)
-        summary.updated = len(cut) - summary.added
         summary.expired = len(expired)
+        withdrawn: set[str] = set()
         if cut or expired & records.keys():
             with index.writing():
                 if cut:
-                    _embed_and_store(index, get_embedder(settings), cut, records.keys(), settings, progress)
-                index.remove(sorted(expired & records.keys()))
+                    withdrawn = _embed_and_store(index, get_embedder(settings), cut, settings, progress)
+                index.remove([records[key] for key in sorted(expired & records.keys())])
             summary.chunks_written = sum(len(chunks) for chunks in cut.values())
+        for article in cut:
+            if article.key in withdrawn:
+                summary.failed += 1
+                summary.errors.append(f"{article.origin}: another writer removed or replaced it while it was "
+                                      "stored; ingest it again")
+            elif article.key in records:
+                summary.updated += 1
+            else:
+                summary.added += 1
     summary.seconds = time.perf_counter() - started
     count_ingest(summary.added, summary.updated, summary.unchanged, summary.duplicates, summary.failed,
                  summary.expired, summary.chunks_written)
@@ -114,22 +121,24 @@ def _cut(articles: list[Article], settings: Settings, summary: IngestSummary) ->
     return cut
 
 
-def _embed_and_store(index: Index, embedder: Embedder, cut: dict[Article, list[Chunk]], replacing: AbstractSet[str],
-                     settings: Settings, progress: bool) -> None:
+def _embed_and_store(index: Index, embedder: Embedder, cut: dict[Article, list[Chunk]], settings: Settings,
+                     progress: bool) -> set[str]:
     """Embed batch i+1 while Chroma stores batch i: the store's time hides behind the model's.
 
     An article is recorded complete in the batch that stores its last chunk, and only then are its older
-    versions deleted: a kill at any point leaves each article whole in one version, plus debris readers skip."""
+    versions deleted: a kill at any point leaves each article whole in one version, plus debris readers skip.
+    Returns the keys of articles another writer's delete left incomplete meanwhile (withdrawn: see
+    `Index.settle`)."""
     chunks = [c for article_chunks in cut.values() for c in article_chunks]
+    withdrawn: set[str] = set()
 
     def store(part: list[Chunk], vectors: list[Sequence[float]]) -> None:
         index.upsert(part, [c.text for c in part], vectors)
-        finished = [c.article for c in part if c.index == len(cut[c.article]) - 1]
+        finished = [StoredArticle.of(c.article, len(cut[c.article])) for c in part
+                    if c.index == len(cut[c.article]) - 1]
         if finished:
-            index.record([StoredArticle.of(article, len(cut[article])) for article in finished])
-        for article in finished:
-            if article.key in replacing:  # a new article has no older chunks: a crash's are repaired first
-                index.delete_stale(article.key, article.content_hash)
+            index.record(finished)
+            withdrawn.update(index.delete_stale(finished))
 
     with ThreadPoolExecutor(max_workers=1) as writer, tqdm(
         total=len(chunks), desc="embedding", unit=" chunks", disable=not progress
@@ -144,3 +153,4 @@ def _embed_and_store(index: Index, embedder: Embedder, cut: dict[Article, list[C
             bar.update(len(part))
         if pending:
             pending.result()
+    return withdrawn

@@ -29,12 +29,15 @@ class FeedReport:
     failed: int = 0
     not_modified: bool = False  # the server answered 304 to the validators: nothing fetched, nothing written
     stopped: bool = False  # a stop was asked for before every item was seen
+    unread: int = 0  # items past the first NEWSQA_FEED_MAX_ITEMS
     errors: list[str] = field(default_factory=list)  # "url: reason", the feed's own or its items'
 
     def line(self) -> str:
         if self.not_modified:
             return f"feed {self.url}: not modified"
         counts = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged, {self.failed} failed"
+        if self.unread:
+            counts += f", {self.unread} more not read (NEWSQA_FEED_MAX_ITEMS)"
         return f"feed {self.url}: {counts}{' (stopped)' if self.stopped else ''}"
 
     def fail(self, error: str) -> None:
@@ -82,7 +85,7 @@ def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, sett
         if fetched.status == 304:
             report.not_modified = True
             return report
-        parsed = parse_feed(fetched.body, fetched.url)
+        parsed = parse_feed(fetched.body, fetched.url, settings.feed_max_items)
     except FetchFailed as exc:
         report.fail(str(exc))
         return report
@@ -91,6 +94,7 @@ def _refresh_feed(feed: FeedConfig, client: PoliteClient, state: FeedState, sett
         return report
     for error in parsed.errors:
         report.fail(error)
+    report.unread = parsed.unread
     outlet = feed.source or parsed.title
     try:
         stored = open_index(settings, fresh=True).articles()  # fresh: another process may have removed some

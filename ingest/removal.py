@@ -36,5 +36,5 @@ def remove_articles(
             chosen |= {a.id for a in articles.values() if published_before(a.published_ts, epoch)}
         if chosen:
             with index.writing():
-                index.remove(sorted(chosen))
+                index.remove([articles[i] for i in sorted(chosen)])
     return sorted(chosen)

@@ -97,11 +97,16 @@ class Settings(BaseSettings):
                                         "entry names none.")
     feed_full_text_words: int = Field(150, ge=1, description=(
         "A feed item whose own text has this many words is stored as is; shorter ones have their page fetched."))
+    feed_max_items: int = Field(500, ge=1, description=(
+        "Items read from one feed document, from its top; the rest are counted in the feed's report and left "
+        "unread (a feed of 100,000 items would take minutes to parse and days to fetch)."))
     # sites see who is fetching, and robots.txt rules name it by its first word
     fetch_user_agent: str = Field("newsqa/0.1 (news question answering; feed reader)", description=(
         "User-Agent sent with every request; robots.txt rules are matched against its first word."))
-    fetch_timeout_s: float = Field(10.0, gt=0, description="Seconds to connect, for each read, and for a whole "
-                                   "response body.")
+    fetch_timeout_s: float = Field(10.0, gt=0, description="Seconds to connect, and for each read.")
+    fetch_deadline_s: float = Field(60.0, gt=0, description=(
+        "Seconds a url's whole fetch may take, redirects, retries and its site's robots.txt included: a server "
+        "that sends a byte at a time is cut off here."))
     fetch_retries: int = Field(2, ge=0, description="Retries after a timeout, a refused connection or an HTTP "
                                "5xx/429.")
     fetch_backoff_s: float = Field(1.0, ge=0, description="Seconds before the first retry; each next one waits "

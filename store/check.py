@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Problems:
-    stray_chunks: list[str] = field(default_factory=list)  # of no complete version: crash debris, stale versions
-    incomplete: list[str] = field(default_factory=list)  # articles whose record names chunks that are missing
+    stray_chunks: list[StoredChunk] = field(default_factory=list)  # of no complete version: debris, stale versions
+    incomplete: list[StoredArticle] = field(default_factory=list)  # records naming chunks that are missing
     dead_writers: list[str] = field(default_factory=list)  # leases of writers that died part-way
 
     def __bool__(self) -> bool:
@@ -48,9 +48,9 @@ def find_problems(index: Index) -> Problems:
     recorded = index.articles()  # read after the leases: what writers that finished meanwhile recorded
     latest = {a.id: a.content_hash for a in recorded.values()}
     return Problems(
-        stray_chunks=[c.id for c in unrecorded if c.meta.writer not in alive and not c.counts_in(latest)],
-        incomplete=sorted(a.id for a in articles.values()
-                          if present[a.id] < a.chunks and recorded.get(a.id) == a and index.chunks_of(a) < a.chunks),
+        stray_chunks=[c for c in unrecorded if c.meta.writer not in alive and not c.counts_in(latest)],
+        incomplete=[a for _, a in sorted(articles.items())
+                    if present[a.id] < a.chunks and recorded.get(a.id) == a and index.chunks_of(a) < a.chunks],
         dead_writers=sorted({w.writer for w in writers} - alive),
     )
 

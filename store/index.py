@@ -6,6 +6,9 @@ article all or nothing, whatever a writer was killed by.
 
 Writers hold a lease in a third collection while they write (renewed in the background) and tag the chunks they
 store with it, so that on a Chroma server with several writers a repair clears only what dead writers left.
+Every delete names the versions it takes (an article id alone would take the version a live writer is
+storing), and whoever deletes chunks or records an article looks again afterwards (`settle`): of two writers
+racing over one version, one of them sees a record whose chunks are gone, and withdraws it.
 
 The chunks' collection records the settings that define what it holds (`definition`), and the store refuses to
 be opened with other values."""
@@ -16,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -176,12 +180,22 @@ class Index:
             got = self.collection.get(include=include, limit=PAGE, offset=offset)
             yield from _stored(got["ids"], got["documents"] or [""] * len(got["ids"]), got["metadatas"])
 
-    def chunks_of_articles(self, article_ids: Sequence[str]) -> Iterator[StoredChunk]:
+    def chunks_of_articles(self, article_ids: Sequence[str], with_text: bool = True) -> Iterator[StoredChunk]:
         """Every stored chunk of these articles, debris included."""
+        include: list[Any] = ["documents", "metadatas"] if with_text else ["metadatas"]
         for i in range(0, len(article_ids), ID_BATCH):
             where = {"article_id": {"$in": list(article_ids[i : i + ID_BATCH])}}
-            got = self.collection.get(where=_where(where), include=["documents", "metadatas"])
-            yield from _stored(got["ids"], got["documents"], got["metadatas"])
+            got = self.collection.get(where=_where(where), include=include)
+            yield from _stored(got["ids"], got["documents"] or [""] * len(got["ids"]), got["metadatas"])
+
+    def records_of(self, article_ids: Sequence[str]) -> dict[str, StoredArticle]:
+        """The records of these articles that exist: id → record."""
+        records: dict[str, StoredArticle] = {}
+        for i in range(0, len(article_ids), ID_BATCH):
+            got = self.records.get(ids=list(article_ids[i : i + ID_BATCH]), include=["metadatas"])
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+        return records
 
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
         """The k nearest chunks, nearest first."""
@@ -234,11 +248,24 @@ class Index:
                 metadatas=[ChunkMeta.of(c, writer).to_store() for c in batch],
             )
 
-    def delete_stale(self, article_id: str, content_hash: str) -> None:
-        """Drop an article's chunks from older versions; called after the new ones are stored."""
-        self.collection.delete(
-            where=_where({"$and": [{"article_id": article_id}, {"content_hash": {"$ne": content_hash}}]})
-        )
+    def delete_stale(self, articles: Sequence[StoredArticle]) -> list[str]:
+        """Called once `articles` are recorded: drop their other versions' chunks, but a live writer's (it may
+        record its version after ours: then ours goes, by its hand or, if it finishes first, by ours). A
+        version of ours that another writer's record (or a removal) has since replaced goes too. Returns the
+        ids of articles found incomplete and withdrawn (see `settle`)."""
+        ours = {a.id: a.content_hash for a in articles}
+        chunks = list(self.chunks_of_articles(list(ours), with_text=False))
+        now = time.time()  # leases read after the chunks: a writer whose chunk we saw was registered before it
+        alive = {w.writer for w in self.writers() if w.alive(now)} - {self.writer}
+        recorded = {a.id: a.content_hash for a in self.records_of(list(ours)).values()}
+
+        def stale(meta: ChunkMeta) -> bool:
+            mine = ours[meta.article_id]
+            if recorded.get(meta.article_id) == mine:
+                return meta.content_hash != mine and meta.writer not in alive
+            return meta.content_hash == mine and meta.writer == self.writer
+
+        return self.delete_chunks([c for c in chunks if stale(c.meta)], settle=list(ours))
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -283,17 +310,43 @@ class Index:
                 metadatas=[{k: v for k in _RECORD_FIELDS if (v := getattr(a, k)) is not None} for a in batch],
             )
 
-    def delete_chunks(self, ids: Sequence[str]) -> None:
+    def delete_chunks(self, chunks: Sequence[StoredChunk], settle: Sequence[str] = ()) -> list[str]:
+        """Delete these chunks, then `settle` their articles and those named; returns the ids withdrawn."""
+        ids = [c.id for c in chunks]
         for i in range(0, len(ids), PAGE):
-            self.collection.delete(ids=list(ids[i : i + PAGE]))
+            self.collection.delete(ids=ids[i : i + PAGE])
+        return self.settle(sorted({c.meta.article_id for c in chunks} | set(settle)))
 
-    def remove(self, article_ids: Sequence[str]) -> None:
-        """Records first: from then on readers ignore the chunks, whenever they are deleted."""
-        for i in range(0, len(article_ids), PAGE):
-            part = list(article_ids[i : i + PAGE])
-            self.records.delete(ids=part)
-            self.collection.delete(where=_where({"article_id": {"$in": part}}))
+    def remove(self, articles: Sequence[StoredArticle]) -> None:
+        """These versions of these articles, records first (from then on readers ignore the chunks, whenever
+        they are deleted). Another version, one a live writer stores meanwhile, is its own and stays."""
+        for i in range(0, len(articles), ID_BATCH):
+            part = articles[i : i + ID_BATCH]
+            versions = {a.id: a.content_hash for a in part}
+            # the version as a filter too: deleting a newer record would leave its chunks nothing to count in
+            self.records.delete(ids=list(versions),
+                                where=_where({"content_hash": {"$in": sorted(set(versions.values()))}}))
+            doomed = [c for c in self.chunks_of_articles(list(versions), with_text=False)
+                      if versions[c.meta.article_id] == c.meta.content_hash]
+            self.delete_chunks(doomed, settle=list(versions))
 
+    def settle(self, article_ids: Sequence[str]) -> list[str]:
+        """Withdraw the records of these articles that name chunks no longer stored, and return their ids.
+
+        A delete can race another writer's record of the same version (a removal, or a stale version's delete,
+        while someone stores that version again). Each side settles after its own write, so one of them sees the
+        record with its chunks gone; the article then goes whole, and its next ingest stores it afresh."""
+        records = self.records_of(article_ids)
+        versions = {a.id: a.content_hash for a in records.values()}
+        present = Counter(c.meta.article_id for c in self.chunks_of_articles(list(versions), with_text=False)
+                          if c.counts_in(versions))
+        short = [a for a in records.values() if present[a.id] < a.chunks]
+        if short:
+            log.warning("withdrew %d articles whose chunks another writer deleted meanwhile: %s", len(short),
+                        ", ".join(a.id for a in short))
+            self.records.delete(ids=[a.id for a in short],
+                                where=_where({"content_hash": {"$in": sorted({a.content_hash for a in short})}}))
+        return [a.id for a in short]
 
     def _renew(self, expires: float | None = None) -> None:
         assert self.writer, "renewing a lease outside `writing()`"

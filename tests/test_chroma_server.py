@@ -25,24 +25,24 @@ QUESTIONS = {  # one question per article set, and the answer its article gives
     "Who scored twice late in the final?": "Tobi Okafor",
 }
 
-# `newsqa ingest PATH` that, on the Nth call of Index.record, SIGKILLs itself ("kill") or says "paused" and
-# waits for a line on stdin ("pause") while its lease keeps being renewed.
-STOPPING_INGEST = """
+# `newsqa ARGS...` that, on the Nth call of Index.METHOD, SIGKILLs itself ("kill") or says "paused" and waits
+# for a line on stdin ("pause") while its lease keeps being renewed.
+STOPPING = """
 import os, signal, sys
 from newsqa.store.index import Index
-how, nth, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-real, calls = Index.record, []
-def record(self, articles):
+how, method, nth, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+real, calls = getattr(Index, method), []
+def stopping(self, *a, **k):
     calls.append(1)
     if len(calls) == nth:
         if how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         print("paused", flush=True)
         sys.stdin.readline()
-    return real(self, articles)
-Index.record = record
+    return real(self, *a, **k)
+setattr(Index, method, stopping)
 from newsqa.cli import app
-app(["ingest", path])
+app(args)
 """
 
 
@@ -130,14 +130,10 @@ def test_a_writer_repairs_a_dead_writers_debris_and_spares_a_live_writers_unfini
         tmp_path, chroma_server, openai_stub, article_sets):
     first, second, both = article_sets
     env = server_env(tmp_path, chroma_server, openai_stub.url, store_batch_size="1")
-    stopping = [sys.executable, "-c", STOPPING_INGEST]
-
-    live = subprocess.Popen([*stopping, "pause", "1", str(second)], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    live = paused(env, "record", 1, "ingest", str(second))  # chunks stored, not yet recorded
     try:
-        assert live.stdout and live.stdout.readline().strip() == "paused"  # chunks stored, not yet recorded
-        dead = subprocess.run([*stopping, "kill", "2", str(first)], env=env, capture_output=True, text=True,
-                              timeout=300)
+        dead = subprocess.run([sys.executable, "-c", STOPPING, "kill", "record", "2", "ingest", str(first)],
+                              env=env, capture_output=True, text=True, timeout=300)
         assert dead.returncode == -signal.SIGKILL, dead.stderr  # left chunks its records never named
         settings = server_settings(env)
         index = open_index(settings)
@@ -152,10 +148,7 @@ def test_a_writer_repairs_a_dead_writers_debris_and_spares_a_live_writers_unfini
         assert live.poll() is None
         assert unfinished <= {c.id for c in open_index(settings).all_chunks(with_text=False)}  # spared
     finally:
-        if live.stdin:
-            live.stdin.write("\n")
-            live.stdin.close()
-    assert live.wait(timeout=300) == 0, live.stderr.read() if live.stderr else ""
+        resume(live)
 
     assert differences(settings, both) == []
     assert not find_problems(open_index(settings))
@@ -165,3 +158,87 @@ def test_a_writer_repairs_a_dead_writers_debris_and_spares_a_live_writers_unfini
 
 def keys(path: Path) -> set[str]:
     return {a.key for a in load_paths([path], make_settings(path.parent)) if isinstance(a, Article)}
+
+
+def paused(env: dict[str, str], method: str, nth: int, *command: str) -> subprocess.Popen:
+    """`newsqa COMMAND...` in its own process, paused at the `nth` call of Index.`method`."""
+    process = subprocess.Popen([sys.executable, "-c", STOPPING, "pause", method, str(nth), *command], env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said = process.stdout.readline().strip() if process.stdout else ""
+    if said != "paused":
+        process.kill()
+        raise AssertionError(f"{' '.join(command)} never reached Index.{method}: "
+                             f"{process.stderr.read() if process.stderr else ''}")
+    return process
+
+
+def resume(process: subprocess.Popen) -> str:
+    """Let a paused process go on; its output once it has finished successfully."""
+    out, err = process.communicate("\n", timeout=300)
+    assert process.returncode == 0, err
+    return out
+
+
+def run(env: dict[str, str], *command: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "newsqa", *command], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def versions(tmp_path) -> tuple[str, list[Path]]:
+    """One article (the Syria story) in three versions, each in a file of its own; and its id."""
+    settings = make_settings(tmp_path)
+    syria = next(a for a in load_paths([DEMO_DIR], settings) if isinstance(a, Article) and "Syria" in a.title)
+    return syria.key, [write_version([syria], tmp_path / f"v{n}.jsonl", f" Edit number {n}.") for n in (1, 2, 3)]
+
+
+def only(settings, version: Path) -> None:
+    """The store holds this version of the article, whole, and nothing else; `check` finds nothing."""
+    assert differences(settings, version) == []
+    assert not find_problems(open_index(settings))
+
+
+@pytest.mark.parametrize("pause_at", ["record", "delete_stale"])
+def test_two_writers_storing_two_versions_of_one_article_leave_one_whole(tmp_path, chroma_server, openai_stub,
+                                                                        versions, pause_at):
+    _, (v1, v2, v3) = versions
+    env = server_env(tmp_path, chroma_server, openai_stub.url)
+    run(env, "ingest", str(v1))
+
+    first = paused(env, pause_at, 1, "ingest", str(v2))  # v2's chunks stored, before or after its record
+    run(env, "ingest", str(v3))  # meanwhile another writer stores v3 whole
+    resume(first)
+
+    # v2 recorded last (it paused before its record), or v3 (v2 paused after): that one stays, whole
+    only(server_settings(env), v2 if pause_at == "record" else v3)
+
+
+def test_a_removal_while_a_writer_stores_a_new_version_leaves_that_version_whole(tmp_path, chroma_server,
+                                                                                 openai_stub, versions):
+    key, (v1, v2, _) = versions
+    env = server_env(tmp_path, chroma_server, openai_stub.url)
+    run(env, "ingest", str(v1))
+
+    writer = paused(env, "record", 1, "ingest", str(v2))  # v2's chunks stored, not yet recorded
+    assert run(env, "remove", key) == "removed 1 articles\n"  # the version it found: v1
+    resume(writer)
+
+    only(server_settings(env), v2)
+
+
+def test_a_removal_racing_a_writer_storing_the_same_version_withdraws_the_article_whole(
+        tmp_path, chroma_server, openai_stub, versions):
+    key, (v1, _, _) = versions
+    env = server_env(tmp_path, chroma_server, openai_stub.url)
+    run(env, "ingest", str(v1))
+
+    remover = paused(env, "delete_chunks", 1, "remove", key)  # v1's record gone, its chunks about to go
+    assert "1 added" in run(env, "ingest", str(v1))  # stores v1 again, under the same chunk ids
+    resume(remover)  # deletes those chunks: v1's new record names chunks that are gone, and is withdrawn
+
+    settings = server_settings(env)
+    assert open_index(settings).articles() == {} and not find_problems(open_index(settings))
+    assert "1 added" in run(env, "ingest", str(v1))  # the next ingest stores it whole
+    only(settings, v1)

@@ -389,8 +389,10 @@ def zstd_bomb(megabytes: int) -> bytes:
 
 
 # One fetch in a process of its own, so its peak memory is its own: what it says, its peak's growth, its time.
+# With "feed" after the url, the body is also read as a feed.
 FETCH_ONE = """
 import resource, sys, time
+from newsqa.ingest.feeds import parse_feed
 from newsqa.ingest.fetch import FetchFailed, PoliteClient
 from newsqa.settings import Settings
 
@@ -398,11 +400,24 @@ settings = Settings(_env_file=None, fetch_allow_private=True, fetch_retries=0, f
 peak, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
 with PoliteClient(settings) as client:
     try:
-        print(len(client.get(sys.argv[1], obey_robots=False).body), "bytes read")
+        body = client.get(sys.argv[1], obey_robots=False).body
+        if sys.argv[2:] == ["feed"]:
+            parsed = parse_feed(body, sys.argv[1], settings.feed_max_items)
+            print(len(parsed.items), "items read,", parsed.unread, "more not read")
+        else:
+            print(len(body), "bytes read")
     except FetchFailed as exc:
         print(exc)
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) // 1024, time.monotonic() - started)
 """
+
+
+def fetch_one(url: str, *feed: str) -> tuple[str, int, float]:
+    """What FETCH_ONE says, how many MB its peak memory grew by, and how many seconds it took."""
+    done = subprocess.run([sys.executable, "-c", FETCH_ONE, url, *feed], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said, measures = done.stdout.splitlines()
+    return said, int(measures.split()[0]), float(measures.split()[1])
 
 
 @pytest.mark.parametrize("encoding, bomb, refusal", [
@@ -414,13 +429,65 @@ def test_a_small_body_that_expands_to_gigabytes_stops_at_the_cap(site, encoding,
     assert len(body) < 2.2e6
     site.streamed["/news/bomb.html"], site.encodings["/news/bomb.html"] = body, encoding
 
-    done = subprocess.run([sys.executable, "-c", FETCH_ONE, f"{site.base_url}/news/bomb.html"],
-                          capture_output=True, text=True, timeout=120)
+    said, grown_mb, seconds = fetch_one(f"{site.base_url}/news/bomb.html")
 
-    said, measures = done.stdout.splitlines()
-    grown_mb, seconds = int(measures.split()[0]), float(measures.split()[1])
-    assert said == f"{site.base_url}/news/bomb.html: {refusal}", done.stderr
+    assert said == f"{site.base_url}/news/bomb.html: {refusal}"
     assert grown_mb < 100 and seconds < 10, (grown_mb, seconds)
+
+
+def test_a_page_sent_a_byte_at_a_time_stops_at_the_fetch_deadline_and_the_feed_goes_on(site, tmp_path):
+    # a byte every 0.1 s: never a read that waits the 1 s timeout, and never an end
+    site.trickled.update({"/news/loris-body.html": (0.1, False), "/news/loris-headers.html": (0.1, True)})
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_deadline_s": 3.0})
+
+    reports = refresh([feed(site, "loris.rss"), feed(site, "riverton.rss")], settings)
+
+    assert counts(reports["loris.rss"]) == (1, 0, 0, 2)
+    assert reports["loris.rss"].errors == [
+        f"{site.base_url}/news/{page}: not fetched within the 3 s deadline (NEWSQA_FETCH_DEADLINE_S)"
+        for page in ("loris-body.html", "loris-headers.html")]
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    arrived = {path: at for path, _, at in site.requests}
+    for page, then in ("loris-body", "loris-headers"), ("loris-headers", "harbour-dredging"):
+        took = arrived[f"/news/{then}.html"] - arrived[f"/news/{page}.html"]
+        assert 2.9 < took < 5, (page, took)  # the deadline, not a read timeout, and not never
+
+
+def endless_feed(base: str, items: int, first: list[str], atom: bool = False) -> bytes:
+    """A feed of `items` items: the pages `first` (paths on the site), then made-up ones."""
+    links = [*first, *(f"/news/story-{i}.html" for i in range(items - len(first)))]
+    if atom:
+        entries = "".join(f'<entry><link href="{link}"/></entry>' for link in links)
+        return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+                f'xml:base="{base}/"><title>Endless Wire</title>{entries}</feed>').encode()
+    entries = "".join(f"<item><link>{link}</link></item>" for link in links)
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Endless Wire</title>'
+            f"<link>{base}/</link>{entries}</channel></rss>").encode()
+
+
+def test_a_feed_of_100k_items_is_read_to_its_cap_in_bounded_time_and_memory(site):
+    site.streamed["/endless.rss"] = endless_feed(site.base_url, 100_000, [])
+    assert len(site.streamed["/endless.rss"]) < 5e6  # under the default NEWSQA_FETCH_MAX_MB
+
+    said, grown_mb, seconds = fetch_one(f"{site.base_url}/endless.rss", "feed")
+
+    assert said == "500 items read, 99500 more not read"  # NEWSQA_FEED_MAX_ITEMS
+    assert grown_mb < 100 and seconds < 30, (grown_mb, seconds)  # all of it in feedparser: ~150 MB, ~2 min
+
+
+def test_a_feed_over_the_item_cap_stores_its_first_items_and_names_the_cap(site, tmp_path):
+    first = ["/news/harbour-dredging.html", "/story?id=2208", "/news/claims-elsewhere.html"]
+    site.streamed["/endless.atom"] = endless_feed(site.base_url, 100_000, first, atom=True)
+    settings = make_settings(tmp_path / "data", **{**FAST, "fetch_max_mb": 10, "feed_max_items": 3})
+
+    reports = refresh([feed(site, "endless.atom"), feed(site, "riverton.rss")], settings)
+
+    assert reports["endless.atom"].line() == (f"feed {site.base_url}/endless.atom: 3 new, 0 updated, 0 unchanged, "
+                                              "0 failed, 99997 more not read (NEWSQA_FEED_MAX_ITEMS)")
+    assert counts(reports["riverton.rss"]) == (3, 0, 0, 0)
+    assert not any(path.startswith("/news/story-") for path in site.paths())
+    assert {"Harbour Dredging Finishes Early", "Market Hall Reopens After Roof Works",
+            "Ferry Timetable Changes for Spring"} <= set(metas_by_title(settings))
 
 
 def test_one_bad_item_fails_alone_in_watch(site, fast, caplog, monkeypatch):
