@@ -67,6 +67,8 @@ def demo(demo_settings, answerer) -> Answerer:
     return Answerer.from_settings(demo_settings, chat_model=answerer.chat_model)
 
 
+@pytest.mark.xfail(strict=True, reason="issue 22 point 6, open: over the demo corpus the reply echoes the question "
+                   "and the quoted passage is given (measured 2026-12-03)")
 def test_the_headline_question_over_the_demo_corpus_answers_short_and_cited(demo):
     """The README's first question, over what `make run` ingests: a short answer, not a quoted paragraph."""
     response = demo.answer(ChatRequest(question="Who killed al-Rufayi?"))
