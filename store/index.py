@@ -168,9 +168,7 @@ class Index:
         """The complete articles: id → record."""
         records: dict[str, StoredArticle] = {}
         for offset in range(0, self.records.count(), PAGE):
-            got = self.records.get(include=["metadatas"], limit=PAGE, offset=offset)
-            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+            records |= _records(self.records.get(include=["metadatas"], limit=PAGE, offset=offset))
         return records
 
     def all_chunks(self, with_text: bool = True) -> Iterator[StoredChunk]:
@@ -192,9 +190,7 @@ class Index:
         """The records of these articles that exist: id → record."""
         records: dict[str, StoredArticle] = {}
         for i in range(0, len(article_ids), ID_BATCH):
-            got = self.records.get(ids=list(article_ids[i : i + ID_BATCH]), include=["metadatas"])
-            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+            records |= _records(self.records.get(ids=list(article_ids[i : i + ID_BATCH]), include=["metadatas"]))
         return records
 
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
@@ -415,6 +411,12 @@ def _set_metadata(collection: chromadb.Collection, values: Mapping[str, str | in
     """Chroma replaces a collection's metadata whole: keep the rest (but its fixed index settings)."""
     metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
     collection.modify(metadata={**metadata, **values})
+
+
+def _records(got: Any) -> dict[str, StoredArticle]:
+    """The article records of one `get` on the records collection: id → record."""
+    return {rid: StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})
+            for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)}
 
 
 def _stored(
