@@ -56,8 +56,9 @@ class StoredChunk:
         return headed(self.meta.title, self.text)
 
     def counts_in(self, versions: Mapping[str, str]) -> bool:
-        """Whether its article's record (article id → content hash) names this chunk's version."""
-        return versions.get(self.meta.article_id) == self.meta.content_hash
+        """Whether its article's record (article id → content hash) names this chunk's version. A chunk read
+        while a writer deletes it can come back without its metadata: it names no version, so it never counts."""
+        return self.meta.content_hash is not None and versions.get(self.meta.article_id) == self.meta.content_hash
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from newsqa.service.answering.answer import Answerer
 from newsqa.service.answering.lexical import terms
 from newsqa.service.answering.schemas import Filters
 from newsqa.service.answering.snapshot import Scope
+from newsqa.store.index import StoredChunk
+from newsqa.store.models import ChunkMeta
 
 QUESTION = "Who killed al-Rufayi?"
 
@@ -136,3 +138,10 @@ def test_a_newly_ingested_article_is_found_on_both_sides_once_the_view_refreshes
     dense = after.index.query(retriever.embedder.embed_query(question), 1, None)
     assert titles(dense) == {DISTRACTORS[2]["title"]}
     assert retriever.search(question, k=1)[0].title == DISTRACTORS[2]["title"]
+
+
+def test_a_chunk_read_while_a_writer_deletes_it_counts_in_no_version():
+    """Chroma can answer a chunk's id after its metadata is gone: such a chunk is nobody's passage (it once
+    reached a refusal's closest passages with no article or title, a 500)."""
+    bare = StoredChunk("a_1:0", "", ChunkMeta.from_store({}))
+    assert not bare.counts_in({"a_1": "h"}) and not bare.counts_in({})
