@@ -73,6 +73,11 @@ class StoredArticle:
     published_ts: int | None = None
 
     @classmethod
+    def read(cls, rid: str, meta: Mapping[str, Any]) -> "StoredArticle":
+        """A record as the store keeps it."""
+        return cls(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+
+    @classmethod
     def of(cls, article: Article, chunks: int) -> "StoredArticle":
         utc = article.published_utc
         return cls(article.key, article.content_hash, chunks, article.title, article.source,
@@ -171,7 +176,7 @@ class Index:
         for offset in range(0, self.records.count(), PAGE):
             got = self.records.get(include=["metadatas"], limit=PAGE, offset=offset)
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+                records[rid] = StoredArticle.read(rid, meta)
         return records
 
     def all_chunks(self, with_text: bool = True) -> Iterator[StoredChunk]:
@@ -195,7 +200,7 @@ class Index:
         for i in range(0, len(article_ids), ID_BATCH):
             got = self.records.get(ids=list(article_ids[i : i + ID_BATCH]), include=["metadatas"])
             for rid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                records[rid] = StoredArticle(id=rid, **{k: meta.get(k) for k in _RECORD_FIELDS})  # type: ignore[arg-type]
+                records[rid] = StoredArticle.read(rid, meta)
         return records
 
     def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> list[StoredChunk]:
