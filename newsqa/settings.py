@@ -159,6 +159,10 @@ class Settings(BaseSettings):
         "Context window of the model, in tokens: prompts are budgeted to it, and it must hold the reply, the "
         "longest question, a passage window and the prompt's own text (checked at start-up)."))
     llm_threads: int = Field(2, ge=1, description="CPU threads of the local model.")
+    llm_prompt_cache_mb: int = Field(128, ge=0, description=(
+        "Memory, in MB, in which the local model keeps the state of earlier prompts, so that one beginning as an "
+        "earlier did (the instructions) is not read again; 0 turns it off. llama.cpp's default, 8192, kept every "
+        "question's prompts: about 17 MB a question."))
     llm_max_tokens: int = Field(48, ge=1, description="Longest answer the model may generate, in tokens.")
     llm_timeout_s: float = Field(30.0, gt=0, description=(
         "Seconds per call to an OpenAI-compatible server, at most the time left before the question's deadline."))

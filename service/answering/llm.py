@@ -57,6 +57,7 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int = 2
     max_tokens: int = 48
+    prompt_cache_mb: int = 128
     _server: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _busy_since: float = PrivateAttr(0.0)
@@ -89,6 +90,7 @@ class LocalChatModel(BaseChatModel):
         params.cpuparams.n_threads = self.n_threads
         params.cpuparams_batch.n_threads = self.n_threads
         params.sampling.temp = 0.0
+        params.cache_ram_mib = self.prompt_cache_mb
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
         # Extra buffer types repack the weights, for AMX on a CPU that has it: llama.cpp built for this CPU died
         # there with a general protection fault (the VM grants no AMX tiles); without them the portable wheel
@@ -239,4 +241,4 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         )
     path = settings.llm_model_path or ensure_gguf(settings.model_cache_dir)
     return LocalChatModel(model_path=path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,
-                          max_tokens=settings.llm_max_tokens)
+                          max_tokens=settings.llm_max_tokens, prompt_cache_mb=settings.llm_prompt_cache_mb)
