@@ -29,7 +29,6 @@ VARIANTS = [
     replace(SHIPPED, name="no coverage floor before generation", floor=None),
     replace(SHIPPED, name="coverage floor 0.3", floor=0.3),
     replace(SHIPPED, name="coverage floor 0.5", floor=0.5),
-    replace(SHIPPED, name="no quoted fallback", quotation=False),
 ]
 OLD_GATE = 0.92  # main before the calibrator: the verifier's P(yes) at or above this was given
 

@@ -23,7 +23,6 @@ class Policy:
     origins: tuple[str, ...] = ORIGINS
     kind_check: bool = True  # an answer must be of the kind asked for (a number for "how many")
     verifier: bool = True  # the verifier's P(yes) is among the calibrator's inputs (else its call is saved)
-    quotation: bool = True  # an echoed question falls back to quoting the best passage
     drop: tuple[str, ...] = ()  # calibrator inputs left out
 
     def features(self, signals: dict[str, Any]) -> dict[str, float]:
@@ -72,8 +71,6 @@ def replay(row: dict[str, Any], policy: Policy, confidence: Confidence, threshol
                 break
         if given:
             break
-    if given is None and policy.quotation:
-        given = next((c for c in trace["candidates"] if c["origin"] == "quotation" and c["fell"] == ""), None)
     return Outcome(given, made, fixed_ms + sum(c["ms"] for c in made))
 
 

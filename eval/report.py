@@ -23,7 +23,6 @@ SUMMARY = [  # (section, key, label) in reading order
     ("refusal", "recall", "Refusal recall"),
     ("refusal", "hallucination_rate", "Hallucination rate (answered an unanswerable)"),
     ("refusal", "wrong_refusal_rate", "Wrong-refusal rate (refused an answerable)"),
-    ("quoted", "share", "Quoted-passage answers (share of answers given)"),
     ("citations", "precision", "Citation precision"),
     ("citations", "recall", "Citation recall"),
     ("confidence", "auroc", "Confidence AUROC (right vs wrong answers)"),

@@ -99,7 +99,6 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
         "confidence": None,
         "refused": None,
         "refusal_reason": None,
-        "quoted": None,
         "citations": [],
         "retrieved": [],
         "timings": {},
@@ -122,7 +121,7 @@ def run_question(q: GoldQuestion, backend: Backend, mode: str, retrieval_only: b
                                   trace=trace)
             row["trace"] = asdict(trace)
             row["answer"], row["refused"], row["confidence"] = resp.answer, resp.refused, resp.confidence
-            row["refusal_reason"], row["quoted"] = resp.refusal_reason, resp.quoted
+            row["refusal_reason"] = resp.refusal_reason
             row["citations"] = [
                 c.model_dump(include={"n", "article_id", "chunk_id", "quote"}) for c in resp.citations
             ]

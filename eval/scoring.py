@@ -107,10 +107,6 @@ def aggregate(rows: list[dict[str, Any]], questions: dict[str, GoldQuestion]) ->
         }
         agg["confidence"] = _confidence(answered_runs)
         agg |= _selective(answered_runs, questions)
-        given = [r for r in answered_runs if not r["refused"]]
-        # a passage quoted whole is the fallback when no short answer was confirmed: it should be the exception
-        agg["quoted"] = {"n": len(given), "share": measures.safe_div(sum(bool(r.get("quoted")) for r in given),
-                                                                     len(given))}
         agg["refusal_reasons"] = dict(Counter(r.get("refusal_reason") or "unrecorded"
                                               for r in answered_runs if r["refused"]).most_common())
         # what a question costs on a CPU: the tokens the model read, over all its calls (0 = never called)

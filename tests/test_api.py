@@ -330,11 +330,10 @@ def test_a_question_the_model_echoes_stays_out_of_info_logs(chat, caplog):
     assert not [r for r in caplog.records if r.levelno >= 20 and "Abdullah Makki" in r.getMessage()]
 
 
-def test_when_nothing_is_chosen_after_an_echo_the_best_passage_is_quoted(chat):
+def test_when_nothing_is_chosen_after_an_echo_the_reader_gets_the_closest_passages(chat):
     body = chat(WHO, "Abdullah Makki Muslih al-Rufayi", "none").json()
-    assert body["refused"] is False and body["citations"]
-    assert "carried out by Iraqi intelligence together with the U.S.-led coalition" in body["answer"]
-    assert body["confidence"] is None  # the model's confidence was in the echo, not in this
+    assert body["refused"] is True and body["citations"] == [] and body["confidence"] is None
+    assert "carried out by Iraqi intelligence together with the U.S.-led coalition" in body["related"][0]["quote"]
 
 
 def test_an_answer_no_passage_states_is_refused_when_nothing_else_is_chosen(chat):

@@ -65,9 +65,8 @@ BAD = {
 class FakeBackend:
     """Answers from a table; search ranks the gold article first (good) or last (bad)."""
 
-    def __init__(self, table=GOOD, crash_on: str | None = None, fail_on: str | None = None,
-                 quoted: frozenset[str] = frozenset()):
-        self.table, self.crash_on, self.fail_on, self.quoted = table, crash_on, fail_on, quoted
+    def __init__(self, table=GOOD, crash_on: str | None = None, fail_on: str | None = None):
+        self.table, self.crash_on, self.fail_on = table, crash_on, fail_on
         self.asked: list[str] = []
         self.choices: list[list[str] | None] = []
 
@@ -112,7 +111,6 @@ class FakeBackend:
             answer=answer,
             refused=refused,
             refusal_reason="no_passage" if refused else None,
-            quoted=qid in self.quoted,
             citations=citations,
             timings=Timings(retrieve_ms=10, generate_ms=100, total_ms=110),
         )
@@ -188,16 +186,12 @@ def test_without_matplotlib_the_reports_are_written_and_say_what_to_install(file
     assert "matplotlib is not installed (pip install 'newsqa[eval]')" in capsys.readouterr().err
 
 
-def test_the_report_counts_quoted_answers_and_refusals_by_reason(files, settings):
-    assert run(files, settings, FakeBackend(quoted=frozenset({"q2"}))) == 0
+def test_the_report_counts_refusals_by_reason(files, settings):
+    assert run(files, settings, FakeBackend()) == 0
     report = load_report(files[2])
-    assert report["aggregates"]["quoted"] == {"n": 2, "share": 0.5}
     assert report["aggregates"]["refusal_reasons"] == {"no_passage": 1}
-    assert [(r["quoted"], r["refusal_reason"]) for r in report["rows"]] == [
-        (False, None), (True, None), (False, "no_passage")]
-    md = (files[2] / "report.md").read_text()
-    assert "| Quoted-passage answers (share of answers given) | 0.500 |" in md
-    assert "| Refusals by reason | no_passage 1 |" in md
+    assert [r["refusal_reason"] for r in report["rows"]] == [None, None, "no_passage"]
+    assert "| Refusals by reason | no_passage 1 |" in (files[2] / "report.md").read_text()
 
 
 def test_wrong_answers_hallucinations_and_bad_citations_are_scored(files, settings):

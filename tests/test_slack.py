@@ -372,13 +372,6 @@ def test_rendering_stays_within_slack_limits() -> None:
     assert all(0 < len(text) <= 3000 for text in block_texts(message))
 
 
-def test_an_answer_in_the_sources_own_words_is_shown_as_a_quotation() -> None:
-    quote = "Sudani said the operation was carried out by Iraqi intelligence [1]"
-    message = render_answer(ChatResponse(answer=quote, refused=False, quoted=True, citations=[CITATION]))
-    assert message["text"] == f"> {quote}"
-    assert block_texts(message)[0] == f"> {quote}"
-
-
 def test_refusal_says_the_sources_do_not_cover_it() -> None:
     refusal = "The indexed sources don't cover this, so I can't answer it from them."
     message = render_answer(ChatResponse(answer=refusal, refused=True, citations=[CITATION]))

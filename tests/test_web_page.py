@@ -35,9 +35,7 @@ SCREENSHOTS = REPO / "eval-runs" / "web"
 WHO = "Who killed al-Rufayi?"
 FOLLOW_UP, STANDALONE = "Who killed him?", "Who killed Abdullah Makki Muslih al-Rufayi?"
 CUP = "Who won the Northern Cup final?"  # the model fails on this one
-ECHOED = "Who was al-Rufayi?"  # the model names him again, and none of the passages' names is chosen
-REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE, CUP: "FAIL",
-           ECHOED: "al-Rufayi"}
+REPLIES = {WHO: "Iraqi intelligence", STANDALONE: "Iraqi intelligence", FOLLOW_UP: STANDALONE, CUP: "FAIL"}
 # An article whose every field tries to run script: the page must show it as text.
 HOSTILE = {"id": "gala", "title": 'Harbour <img src=x onerror="window.pwned=1"> Gala <b>Returns</b>',
            "body": "The gala returns. <script>window.pwned=2</script> Tickets sell fast.\n\n<i>Doors open at six.</i>",
@@ -274,15 +272,6 @@ def test_a_question_the_articles_dont_cover_is_refused_with_the_closest_passages
     nearest.find_element(By.CSS_SELECTOR, "h3 a").click()  # the reader looks for themselves
     mark = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#article-text mark"), "the passage")[0]
     assert browser.find_element(By.ID, "article-title").text == SEED_TITLE and "Baghdad" in mark.text
-
-
-def test_an_answer_that_quotes_the_source_is_marked_as_a_quotation(page):
-    browser = page("/")
-    turn = ask(browser, ECHOED)
-    answer = turn.find_element(By.CSS_SELECTOR, ".answer.quoted")
-    assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Quoted"
-    assert "al-Rufayi" in answer.text and answer.text.endswith("[1]")
-    assert browser.find_element(By.ID, "status").text == "Answered in the source's own words, citing 1 source."
 
 
 def test_a_failure_is_shown_plainly_and_the_next_question_is_answered(page):

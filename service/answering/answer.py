@@ -176,8 +176,7 @@ class Answerer:
         its choice among what the passages name, which a small model gets right more often than it writes it
         (with the user's options: each other option). Each must be stated by a passage that addresses the
         question and be of the kind asked for; then the verifier judges it and the calibrator weighs that with
-        the rest of what is known. Last, for an echo only, the passage that best matches the question, quoted:
-        what the sources say, for the reader to judge, not a short answer to confirm.
+        the rest of what is known. None reaching it is a refusal, which lists the passages nearest the question.
         """
         threshold = self.calibrator.threshold(self.settings.target_precision)
         settled: _Settled | None = None
@@ -203,12 +202,6 @@ class Answerer:
                 considered["given"] = True
                 if not self.exhaustive:
                     break
-        if echoed and (settled is None or self.exhaustive):
-            verdict = self._quotation(found)
-            considered = turn.consider(verdict.answer, "quotation", verdict.reason or "")
-            if settled is None and not verdict.refused:
-                considered["given"] = True
-                return _Settled(verdict, None, quoted=True)
         return settled or ("not_confirmed" if stated else "not_grounded")
 
     def _candidates(self, reply: AIMessage, echoed: bool, found: "_Found", request: ChatRequest, context: str,
@@ -253,10 +246,6 @@ class Answerer:
         chosen = pick(str(reply.content), options)
         log.info("chose %r from %s (model said %r)", chosen, options, reply.content)
         return (chosen, "choice", mean_logprob(reply)) if chosen else None
-
-    def _quotation(self, found: "_Found") -> Verdict:
-        return ground(found.question, found.windows[0].lead, found.windows, found.passages, found.idf,
-                      self.settings.min_question_coverage)
 
     def _generate(self, context: str, asked: str, turn: "_Turn", call: str) -> AIMessage:
         """The model's reply to `asked` over `context`; its tokens go to the events as a draft."""
@@ -307,7 +296,7 @@ class Answerer:
         citations = [_citation(n, s.passage, s.quote) for n, s in enumerate(settled.verdict.supports, 1)]
         markers = "".join(f"[{c.n}]" for c in citations)
         return ChatResponse(answer=f"{settled.verdict.answer} {markers}", refused=False, citations=citations,
-                            quoted=settled.quoted, confidence=settled.confidence, **turn.finish())
+                            confidence=settled.confidence, **turn.finish())
 
     def _refusal(self, reason: RefusalReason, turn: "_Turn", passages: Sequence[Passage] = ()) -> ChatResponse:
         """No answer; the passages searched, nearest first, become `related` (they support nothing)."""
@@ -318,11 +307,10 @@ class Answerer:
 
 @dataclass(frozen=True)
 class _Settled:
-    """An answer that stands: what the passages say, its calibrated confidence, and whether it is a quotation."""
+    """An answer that stands: what the passages say, and its calibrated confidence."""
 
     verdict: Verdict
-    confidence: float | None
-    quoted: bool = False
+    confidence: float
 
 
 @dataclass(frozen=True)

@@ -125,12 +125,9 @@ class ChatResponse(BaseModel):
         default_factory=list, description=f"On a refusal after a search, the passages nearest the question (at "
                                           f"most {RELATED_PASSAGES}, one per article) for the reader to look "
                                           f"through: they state no answer. Empty otherwise.")
-    quoted: bool = Field(
-        False, description="The answer is the passage that best matches the question, quoted as it stands: the "
-                           "model restated the question instead of answering it and no short answer was confirmed.")
     confidence: float | None = Field(
-        None, description="How sure the verifier is that the cited quotes state this answer to the question (its "
-                          "probability of 'yes', 0-1); null for refusals and when the verifier gave no verdict.")
+        None, description="The calibrated probability, 0-1, that the answer is right (of answers given at "
+                          "confidence c, about a share c were right on the validation set); null for refusals.")
     timings: Timings = Field(default_factory=Timings)
     usage: Usage = Field(default_factory=Usage)
     standalone_question: str | None = Field(

@@ -19,8 +19,6 @@ def render_answer(response: ChatResponse) -> dict[str, Any]:
     refusal, per passage nearest the question)."""
     # A refusal's wording comes from the answer path (prompts/refusal.txt), so every adapter says the same.
     text = _fit(escape(response.answer), SECTION_LIMIT - 2)
-    if response.quoted:  # the source's own words, not a short answer: shown as a quotation
-        text = f"> {text}"
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if response.standalone_question:  # shows how a follow-up was understood
         blocks.append(_context(f"Searched for: {_fit(escape(response.standalone_question), QUOTE_LIMIT)}"))

@@ -207,9 +207,8 @@ function showAnswer(view, body, turnNumber) {
   view.stages.querySelectorAll("li").forEach((li) => li.classList.add("done"));
   // a refusal with passages: the model was unavailable and the server offers what best matches instead
   const passagesOnly = body.refused && body.refusal_reason === "model_unavailable";
-  // a quoted answer is the source's own words, not a short answer: the reader judges it, so it says so
-  const badge = passagesOnly ? "No answer" : body.refused ? "Not in the sources" : body.quoted ? "Quoted" : null;
-  view.reply.append(el("p", { class: body.refused ? "answer refused" : body.quoted ? "answer quoted" : "answer" },
+  const badge = passagesOnly ? "No answer" : body.refused ? "Not in the sources" : null;
+  view.reply.append(el("p", { class: body.refused ? "answer refused" : "answer" },
     badge ? el("span", { class: "badge" }, badge) : null, body.answer));
   if (body.standalone_question) {
     view.reply.append(el("p", { class: "hint" }, "Searched for: ", el("q", {}, body.standalone_question)));
@@ -230,7 +229,7 @@ function showAnswer(view, body, turnNumber) {
   const cited = body.citations.length;
   $("status").textContent = passagesOnly ? "No answer: the model is unavailable. Showing the best-matching passages."
     : body.refused ? `The articles don't cover this question${related.length ? "; showing the closest passages" : ""}.`
-      : `${body.quoted ? "Answered in the source's own words" : "Answered"}, citing ${cited} source${cited === 1 ? "" : "s"}.`;
+      : `Answered, citing ${cited} source${cited === 1 ? "" : "s"}.`;
 }
 
 function showError(view, message) {
