@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 # The embedding server (infinity-emb) in a venv of its own: its pins (numpy<2, sentence-transformers<4) are not ours.
 INFINITY := .venv-infinity
 DEV_SET := ../shared/eval/realtimeqa-dev
+VALIDATION_SET := ../shared/eval/realtimeqa-2024
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser services embedding-server lint typecheck ingest-demo serve bench bench-scale eval-dev eval-ci eval-gold
+.PHONY: run test browser services embedding-server lint typecheck ingest-demo serve bench bench-scale eval-dev eval-validation eval-ci eval-gold
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +78,10 @@ bench-scale: $(VENV)/.installed
 
 eval-dev: $(VENV)/.installed
 	$(BIN)/newsqa eval --questions $(DEV_SET)/questions.jsonl --articles $(DEV_SET)/articles.jsonl --out eval-runs/dev
+
+# The shared validation set (other weeks than the dev set): what a mechanism or threshold is judged on.
+eval-validation: $(VENV)/.installed
+	$(BIN)/newsqa eval --questions $(VALIDATION_SET)/questions.jsonl --articles $(VALIDATION_SET)/articles.jsonl --out eval-runs/validation
 
 # The project's own gold set over the demo corpus (in the repo: runs on a plain clone).
 eval-gold: $(VENV)/.installed
