@@ -117,7 +117,7 @@ def main() -> None:
     right = [confidences[id(c)] for c, r in found if replay.right(c, r)]
     wrong = [confidences[id(c)] for c, r in found if not replay.right(c, r)]
     auroc = measures.auroc(right, wrong)
-    summary = {"trained_on": [str(run) for run in args.runs], "questions": len(rows), "candidates": len(found),
+    summary = {"trained_on": [run.name for run in args.runs], "questions": len(rows), "candidates": len(found),
                "cross_validated_auroc": None if auroc is None else round(auroc, 4)}
     args.out.write_text(json.dumps(summary | {"weights": calibrator.weights, "intercept": calibrator.intercept,
                                               "thresholds": calibrator.thresholds}, indent=1) + "\n",

@@ -3,7 +3,7 @@
 Grounding checks that a passage *contains* the answer, and a sentence that names two officials contains both,
 whichever one the question asked about. Asked "is this the answer, according to the passage?", the same small
 model judges far better than it writes: its probability of "yes" separates right answers from wrong ones where
-the answer's own token probabilities barely did (eval/README.md, "Verifier calibration").
+the answer's own token probabilities barely did (eval/README.md, "The verifier's prompt").
 """
 
 import math
