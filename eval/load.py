@@ -16,6 +16,7 @@ import httpx
 from newsqa.service.answering.schemas import ChatResponse
 
 QUESTION = "Who killed al-Rufayi?"
+UVICORN_KEEP_ALIVE_S = 5  # uvicorn's timeout_keep_alive, which `newsqa serve` leaves at its default
 
 
 @dataclass
@@ -72,7 +73,9 @@ async def _prober(http: httpx.AsyncClient, until: float, figures: LoadFigures) -
 async def drive(url: str, clients: int, seconds: float, timeout_s: float = 120.0) -> LoadFigures:
     figures = LoadFigures()
     until = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients + 2)
+    # uvicorn closes a connection idle for 5 s: a client that slept a Retry-After of 5 s and sent on the connection
+    # as the server closed it got a ReadError (seen in CI). Idle connections are dropped on this side first.
+    limits = httpx.Limits(max_connections=clients + 2, keepalive_expiry=UVICORN_KEEP_ALIVE_S - 1)
     async with httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits) as http:
         await asyncio.gather(_prober(http, until, figures), *(_client(http, until, figures) for _ in range(clients)))
     return figures
