@@ -68,7 +68,7 @@ def test_population_of_baghdad_is_refused(answerer):
     response = answerer.answer(ChatRequest(question="What is the population of Baghdad?"))
     assert response.refused
     assert response.citations == []
-    assert "don't cover" in response.answer
+    assert "no answer" in response.answer and response.related  # said plainly, and where to look
 
 
 @pytest.fixture(scope="module")

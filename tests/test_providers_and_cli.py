@@ -124,7 +124,7 @@ def test_cli_ask_refusing_prints_the_closest_passages_unnumbered_after_the_refus
     done = newsqa("Who said al-Rufayi had been killed?")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "can't answer" in lines[0] and "Hezbollah" not in done.stdout and "[1]" not in done.stdout
+    assert "no answer" in lines[0] and "Hezbollah" not in done.stdout and "[1]" not in done.stdout
     assert lines[1:4] == ["", "Closest passages (none of them states an answer):", ""]
     assert lines[4] == f"- {SEED_TITLE} ({SEED_SOURCE})"
     assert lines[5].startswith('    "') and "al-Rufayi" in lines[5]

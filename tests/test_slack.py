@@ -372,15 +372,15 @@ def test_rendering_stays_within_slack_limits() -> None:
     assert all(0 < len(text) <= 3000 for text in block_texts(message))
 
 
-def test_refusal_says_the_sources_do_not_cover_it() -> None:
-    refusal = "The indexed sources don't cover this, so I can't answer it from them."
+def test_a_refusal_says_no_answer_was_confirmed() -> None:
+    refusal = "I found no answer in the indexed sources that I could confirm."
     message = render_answer(ChatResponse(answer=refusal, refused=True, citations=[CITATION]))
     assert message["text"] == refusal
     assert shown(message) == refusal  # no sources block under a refusal
 
 
 def test_a_refusal_shows_the_closest_passages_unnumbered_under_it() -> None:
-    refusal = "The indexed sources don't cover this, so I can't answer it from them."
+    refusal = "I found no answer in the indexed sources that I could confirm."
     other = CITATION.model_copy(update={"n": 2, "title": "Bank keeps rates", "url": None, "source": None})
     message = render_answer(ChatResponse(answer=refusal, refused=True, refusal_reason="not_confirmed",
                                          related=[CITATION, other]))
@@ -439,7 +439,7 @@ def test_a_question_the_seed_does_not_answer_is_refused_in_slack_with_the_closes
         assert send(service_client, body).status_code == 200
         [reply] = slack_stub.wait_for("chat.postMessage")
     refusal, heading, passage = block_texts(reply)
-    assert reply["text"] == refusal and "can't answer" in refusal and "Hezbollah" not in shown(reply)
+    assert reply["text"] == refusal and "no answer" in refusal and "Hezbollah" not in shown(reply)
     assert heading == "*Closest passages* (none of them states an answer)"
     assert passage.replace("’", "'").startswith(f"*{SEED_TITLE}*  {SEED_SOURCE}")  # no url, no [n]
     assert "travelled to Baghdad" in passage  # the passage, cut to fit

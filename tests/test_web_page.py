@@ -254,10 +254,10 @@ def test_a_question_the_articles_dont_cover_is_refused_with_the_closest_passages
     browser = page("/")
     turn = ask(browser, "What is the population of Baghdad?")
     answer = turn.find_element(By.CSS_SELECTOR, ".answer.refused")
-    assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "Not in the sources"
+    assert answer.find_element(By.CSS_SELECTOR, ".badge").text == "No confirmed answer"
     assert not turn.find_elements(By.CSS_SELECTOR, ".citation")  # nothing is cited
     assert browser.find_element(By.ID, "status").text == (
-        "The articles don't cover this question; showing the closest passages.")
+        "No answer confirmed in the articles; showing the closest passages.")
     closest = turn.find_element(By.CSS_SELECTOR, "ol[aria-labelledby]")
     label = browser.find_element(By.ID, closest.get_attribute("aria-labelledby"))
     assert label.text == "Closest passages"  # the list's name for a screen reader too

@@ -207,7 +207,7 @@ function showAnswer(view, body, turnNumber) {
   view.stages.querySelectorAll("li").forEach((li) => li.classList.add("done"));
   // a refusal with passages: the model was unavailable and the server offers what best matches instead
   const passagesOnly = body.refused && body.refusal_reason === "model_unavailable";
-  const badge = passagesOnly ? "No answer" : body.refused ? "Not in the sources" : null;
+  const badge = passagesOnly ? "No answer" : body.refused ? "No confirmed answer" : null;
   view.reply.append(el("p", { class: body.refused ? "answer refused" : "answer" },
     badge ? el("span", { class: "badge" }, badge) : null, body.answer));
   if (body.standalone_question) {
@@ -228,7 +228,7 @@ function showAnswer(view, body, turnNumber) {
   }
   const cited = body.citations.length;
   $("status").textContent = passagesOnly ? "No answer: the model is unavailable. Showing the best-matching passages."
-    : body.refused ? `The articles don't cover this question${related.length ? "; showing the closest passages" : ""}.`
+    : body.refused ? `No answer confirmed in the articles${related.length ? "; showing the closest passages" : ""}.`
       : `Answered, citing ${cited} source${cited === 1 ? "" : "s"}.`;
 }
 
