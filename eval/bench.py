@@ -12,7 +12,7 @@ from newsqa.eval.measures import percentile
 from newsqa.ingest.chunking import Chunker
 from newsqa.ingest.loaders import load_paths
 from newsqa.ingest.pipeline import ingest_paths
-from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.answer import Answerer, Trace
 from newsqa.service.answering.llm import LocalChatModel, kernels
 from newsqa.service.answering.schemas import ChatRequest
 from newsqa.settings import Settings
@@ -33,6 +33,19 @@ class _FirstEvents:
 
     def __call__(self, event: str, data: dict) -> None:
         self.ms.setdefault(event, (time.perf_counter() - self.started) * 1000)
+
+
+def _by_call(calls: list[dict]) -> str:
+    """Each kind of model call: how many were made, and its mean prompt tokens computed + taken from the cache."""
+    kinds: dict[str, list[dict]] = {}
+    for call in calls:
+        kinds.setdefault(call["call"], []).append(call)
+    parts = []
+    for kind, made in kinds.items():
+        total = sum(c["prompt_tokens"] or 0 for c in made) / len(made)
+        cached = sum(c["cached_tokens"] or 0 for c in made) / len(made)
+        parts.append(f"{kind} x{len(made)}: {total - cached:.0f} + {cached:.0f}")
+    return "; ".join(parts)
 
 
 def read_questions(path: Path) -> list[str]:
@@ -83,10 +96,11 @@ def run_bench(settings: Settings, articles: Path, questions: Path, answers: int,
             if isinstance(model, LocalChatModel):
                 print(f"model kernels:       {kernels()}", file=out)
                 tally_before = replace(model.tally)
-            totals, refused, first_stage, first_token = [], 0, [], []
+            totals, refused, first_stage, first_token, calls = [], 0, [], [], []
             for question in asked[:answers]:
-                seen = _FirstEvents()
-                response = answerer.answer(ChatRequest(question=question), seen)  # what /v1/chat/stream sends
+                seen, trace = _FirstEvents(), Trace()
+                response = answerer.answer(ChatRequest(question=question), seen, trace)  # as /v1/chat/stream
+                calls += trace.calls
                 totals.append(response.timings.total_ms)
                 refused += response.refused
                 first_stage.append(seen.ms["stage"])
@@ -103,3 +117,4 @@ def run_bench(settings: Settings, articles: Path, questions: Path, answers: int,
                 n = len(totals)
                 print(f"prompt tokens:       {computed / n:.0f} computed + {cached / n:.0f} from the cache a question; "
                       f"prefill {computed / seconds:.0f} tokens/s", file=out)
+            print(f"prompt tokens a call: {_by_call(calls)}", file=out)

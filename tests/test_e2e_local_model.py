@@ -9,7 +9,7 @@ from helpers import SEED_FILE, SEED_SOURCE, SEED_TITLE, make_settings
 from newsqa.errors import DeadlineExceeded
 from newsqa.ingest.pipeline import ingest_paths
 from newsqa.service.answering import deadline
-from newsqa.service.answering.answer import Answerer
+from newsqa.service.answering.answer import Answerer, Trace
 from newsqa.service.answering.schemas import ChatRequest
 
 # Issue 22 point 6, open: the model replies with al-Rufayi's own name, and chooses "IS" among the passages' names;
@@ -54,6 +54,18 @@ def test_how_many_civilians_were_killed(answerer):
     assert answerer.calibrator.threshold(answerer.settings.target_precision) <= response.confidence <= 1
     # what the answer cost: the prompt held the passages (far more than the question), the reply a few tokens
     assert response.usage.prompt_tokens > 100 and 0 < response.usage.completion_tokens <= 48
+
+
+def test_a_question_asked_again_reads_its_prompt_from_the_cache(answerer):
+    question = ChatRequest(question="How many civilians were killed in the attack?")
+    first, again = Trace(), Trace()
+    answerer.answer(question, trace=first)
+    answerer.answer(question, trace=again)
+    reply, reply_again = first.calls[0], again.calls[0]
+    assert reply["call"] == reply_again["call"] == "reply"
+    assert reply_again["prompt_tokens"] == reply["prompt_tokens"] > 200
+    assert reply_again["cached_tokens"] > reply["cached_tokens"]
+    assert reply_again["cached_tokens"] >= 0.9 * reply_again["prompt_tokens"]  # no more than its last token or so
 
 
 def test_a_figure_from_the_right_story_about_another_fact_is_refused(answerer):

@@ -361,14 +361,17 @@ class _Turn:
             self.events("stage", {"stage": name, "passages": passages})
 
     def count(self, call: str, reply: BaseMessage, started: float) -> None:
-        """A model call's tokens into the usage (and, traced, its kind, tokens and time)."""
+        """A model call's tokens into the usage (and, traced, its kind, time, and prompt tokens: all of them, and
+        those the backend took from its cache)."""
         tokens = reply.usage_metadata if isinstance(reply, AIMessage) and reply.usage_metadata else None
         if tokens:
             self.usage.prompt_tokens += tokens["input_tokens"]
             self.usage.completion_tokens += tokens["output_tokens"]
         if self.trace is not None:
+            cached = tokens.get("input_token_details", {}).get("cache_read") if tokens else None
             self.trace.calls.append({"call": call, "ms": _ms(started),
-                                     "prompt_tokens": tokens["input_tokens"] if tokens else None})
+                                     "prompt_tokens": tokens["input_tokens"] if tokens else None,
+                                     "cached_tokens": cached})
 
     def consider(self, answer: str, origin: str, fell: str) -> dict[str, Any]:
         """A candidate into the trace; the dict to add its signals and confidence to (a throwaway untraced)."""

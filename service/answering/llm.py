@@ -93,8 +93,9 @@ class LocalChatModel(BaseChatModel):
         params.cache_ram_mib = self.prompt_cache_mb
         params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
         # Extra buffer types repack the weights, for AMX on a CPU that has it: llama.cpp built for this CPU died
-        # there with a general protection fault (the VM grants no AMX tiles); without them the portable wheel
-        # prefilled 70 tokens/s against 67 with them, the native build 140 (eval/README.md, "Speed").
+        # there (GCC 12 drops its tile configuration's stores); patched, AMX read prompts no faster and wrote
+        # slower. Without them the portable wheel prefilled 70 tokens/s against 67 with them, the native build
+        # 140 (eval/README.md, "Speed").
         params.no_extra_bufts = True
         return xlc.Server(params)
 
@@ -144,7 +145,10 @@ class LocalChatModel(BaseChatModel):
             content="".join(reply.pieces), response_metadata={"logprobs": {"content": reply.logprobs}},
             usage_metadata=UsageMetadata(input_tokens=reply.usage.get("prompt_tokens", 0),
                                          output_tokens=reply.usage.get("completion_tokens", 0),
-                                         total_tokens=reply.usage.get("total_tokens", 0)),
+                                         total_tokens=reply.usage.get("total_tokens", 0),
+                                         # where OpenAI-compatible servers report theirs (langchain_openai)
+                                         input_token_details={"cache_read": int((reply.timings or {}).get(
+                                             "cache_n", 0))}),
         )
         return ChatResult(generations=[ChatGeneration(message=message, generation_info={"timings": reply.timings})])
 
