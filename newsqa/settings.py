@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     candidates: int = Field(30, ge=1, le=200, description="Candidates each retriever (dense, BM25) offers before "
                             "fusion.")
     # fewer prompt tokens, faster answers
-    context_windows: int = Field(4, ge=1, le=20, description="Sentence windows handed to the model.")
+    context_windows: int = Field(3, ge=1, le=20, description="Sentence windows handed to the model.")
     window_chars: int = Field(240, ge=40, le=2000, description="Characters each window grows to around its "
                               "best sentence.")
     min_question_coverage: float = Field(0.4, ge=0, le=1, description=(
