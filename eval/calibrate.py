@@ -53,7 +53,7 @@ def fit(found: list[Example], policy: Policy) -> Calibrator:
     x = np.array([[policy.features(c["signals"])[n] for n in names] for c, _ in found])
     y = np.array([replay.right(c, r) for c, r in found])
     mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
+    scale[scale < 1e-9] = 1.0  # a constant input (its std off zero by rounding alone) would get a huge weight
     model = LogisticRegression(C=1.0).fit((x - mean) / scale, y)
     weights = model.coef_[0] / scale
     intercept = float(model.intercept_[0] - (weights * mean).sum())

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     target_precision: float = Field(0.9, ge=0.5, le=0.99, description=(
         "Share of given answers that should be right: an answer is given when its calibrated confidence reaches "
         "the threshold that reached this precision on the calibrator's training questions; the rest are refused."))
+    calibrator_file: Path | None = Field(None, description=(
+        "The calibrator `python -m newsqa.eval.calibrate --out` wrote; empty = the one shipped, fitted to the "
+        "local model's verifier (another model needs its own: eval/README.md, \"Selective answering\")."))
 
     llm_provider: Literal["local", "openai"] = Field("local", description=(
         "local = embedded llama.cpp model; openai = any OpenAI-compatible server (vLLM, Ollama, llama.cpp "
@@ -234,6 +237,21 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
+
+    @field_validator("calibrator_file")
+    @classmethod
+    def _calibrator_reads(cls, path: Path | None) -> Path | None:
+        """Read now: a missing or malformed file stops every command at start-up, not the first question."""
+        from newsqa.service.answering.calibrator import load
+
+        if path is None:
+            return None
+        path = path.expanduser()
+        try:
+            load(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a calibrator file ({type(exc).__name__}: {exc})") from None
+        return path
 
     @field_validator("api_keys", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

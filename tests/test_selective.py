@@ -1,12 +1,15 @@
 """Selective answering: the calibrator the product ships, its training, and the replay the ablation rests on."""
 
+import json
 import random
+import sys
 
 import pytest
 
 from newsqa.eval import calibrate, replay, selective
 from newsqa.eval.replay import Policy
-from newsqa.service.answering.calibrator import Calibrator, Signals, shipped
+from newsqa.service.answering.calibrator import Calibrator, Signals, load
+from newsqa.settings import Settings
 
 
 def signals(verifier: float, **overrides) -> dict:
@@ -37,7 +40,7 @@ def by_verifier(c: dict) -> float:
 
 
 def test_the_shipped_calibrator_is_surer_when_the_verifier_is():
-    calibrator = shipped()
+    calibrator = load()
     assert calibrator.confidence(Signals(**signals(0.99))) > calibrator.confidence(Signals(**signals(0.2)))
     threshold = calibrator.threshold(0.9)
     assert dict(calibrator.thresholds)[threshold] >= 0.9  # trained to reach it in cross-validation, not a fallback
@@ -72,13 +75,19 @@ def test_replay_honours_the_kind_check_the_floor_and_the_verifier_switch():
     assert [c["call"] for c in calls] == ["reply"]
 
 
-def test_training_learns_what_separates_right_from_wrong_and_the_precision_each_threshold_reached():
+def verified_rows(n: int = 120) -> list[dict]:
+    """Questions whose one candidate is right 60% of the time, the verifier surer of the right ones."""
     rng = random.Random(7)
     rows = []
-    for n in range(120):
+    for q in range(n):
         good = rng.random() < 0.6
         verifier = min(0.999, max(0.001, rng.gauss(0.9 if good else 0.4, 0.15)))
-        rows.append(row([candidate("Syria" if good else "Iraq", "reply", verifier)], key=f"q{n}"))
+        rows.append(row([candidate("Syria" if good else "Iraq", "reply", verifier)], key=f"q{q}"))
+    return rows
+
+
+def test_training_learns_what_separates_right_from_wrong_and_the_precision_each_threshold_reached():
+    rows = verified_rows()
     calibrator, confidences = calibrate.train(rows, PYES)
     assert calibrator.weights["verifier_logit"] > 0 and len(confidences) == 120
     precisions = [p for _, p in calibrator.thresholds]
@@ -87,6 +96,17 @@ def test_training_learns_what_separates_right_from_wrong_and_the_precision_each_
     confidence = calibrate.scorer(calibrator, PYES)
     given = [r for r in rows if confidence(r["trace"]["candidates"][0]) >= threshold]
     assert sum(replay.right(r["trace"]["candidates"][0], r) for r in given) / len(given) >= 0.85
+
+
+def test_a_calibrator_the_script_trains_is_one_the_setting_reads(tmp_path, monkeypatch):
+    run = tmp_path / "dev-x"
+    run.mkdir()
+    (run / "rows.jsonl").write_text("".join(json.dumps(r | {"id": r["key"]}) + "\n" for r in verified_rows()))
+    monkeypatch.setattr(sys, "argv", ["calibrate", str(run), "--out", str(tmp_path / "mine.json")])
+    calibrate.main()
+    mine = load(Settings(_env_file=None, calibrator_file=tmp_path / "mine.json").calibrator_file)
+    assert mine.weights["verifier_logit"] > 0 and mine.weights != load().weights
+    assert dict(mine.thresholds)[mine.threshold(0.9)] >= 0.9
 
 
 def test_the_risk_coverage_summary():

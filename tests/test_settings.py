@@ -1,6 +1,7 @@
 """Settings: one typed class with bounds checked at start-up; .env.example and the README's table are written
 from it and work as they are."""
 
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from newsqa.cli import app
+from newsqa.service.answering.calibrator import load
 from newsqa.service.answering.input_limits import prompt_room
 from newsqa.service.answering.prompts import load_text
 from newsqa.settings import PROMPT_TEXT_TOKENS, Settings, allowed, get_settings
@@ -71,6 +73,35 @@ def test_every_command_refuses_a_bad_value_before_it_starts(monkeypatch, tmp_pat
         get_settings.cache_clear()
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"invalid settings: {variable}: " in result.output and f"(allowed: {says})" in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def _calibrator(**change) -> str:
+    shipped = load()
+    return json.dumps({"weights": shipped.weights, "intercept": shipped.intercept,
+                       "thresholds": shipped.thresholds} | change)
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "FileNotFoundError"),
+    ("weights: 1", "JSONDecodeError"),
+    (_calibrator(weights={"verifier_probability": 1.0}), "KeyError: 'verifier_probability'"),  # no such input
+    (_calibrator(thresholds=[]), "ValueError"),  # nothing to answer at
+])
+def test_a_calibrator_file_that_is_not_one_stops_every_command_naming_it(monkeypatch, tmp_path, content, says):
+    path = tmp_path / "calibrator.json"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NEWSQA_CALIBRATOR_FILE", str(path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"invalid settings: NEWSQA_CALIBRATOR_FILE: {path} is not a calibrator file ({says}" in result.output
     assert not (tmp_path / "data").exists()
 
 

@@ -1,6 +1,7 @@
 """The verifier: an answer a passage contains stands only when the model confirms the passage says it answers
 the question; otherwise the answer path chooses among what the passages name, or refuses."""
 
+import json
 import math
 import re
 from typing import Any
@@ -12,7 +13,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from newsqa.service.answering.answer import Answerer
-from newsqa.service.answering.calibrator import shipped
+from newsqa.service.answering.calibrator import load
 from newsqa.service.answering.schemas import ChatRequest
 from newsqa.service.answering.verify import probability_of_yes
 
@@ -80,7 +81,7 @@ def ask(settings, model: Reader, question: str = ONLY_ROVERS_GOAL, choices: list
 
 def confident(response, settings) -> bool:
     """Given with a calibrated confidence that reaches the threshold for the target precision."""
-    threshold = shipped().threshold(settings.target_precision)
+    threshold = load().threshold(settings.target_precision)
     return response.confidence is not None and response.confidence >= threshold
 
 
@@ -91,6 +92,19 @@ def test_a_confirmed_answer_carries_a_confidence_past_the_threshold(demo_setting
     assert confident(response, demo_settings)
     assert model._verified == [RIGHT]
     assert "Liam Hendry had cancelled out" in response.citations[0].quote
+
+
+def test_a_calibrator_fitted_to_another_model_decides_from_its_file(demo_settings, tmp_path):
+    """Another model's verifier speaks on its own scale: the calibrator fitted to it, not the shipped one, decides
+    what is given (NEWSQA_CALIBRATOR_FILE)."""
+    model = Reader(answer=RIGHT, confirms=frozenset({RIGHT}))
+    assert not ask(demo_settings, model).refused
+    shipped = load()
+    stricter = tmp_path / "calibrator.json"  # the same weights; only answers at 0.999 reached precision 0.9
+    stricter.write_text(json.dumps({"weights": shipped.weights, "intercept": shipped.intercept,
+                                    "thresholds": [[0.999, 0.9]]}))
+    response = ask(demo_settings.model_copy(update={"calibrator_file": stricter}), model)
+    assert response.refused and response.refusal_reason == "not_confirmed" and response.citations == []
 
 
 def test_the_other_name_in_the_sentence_is_not_given_when_the_verifier_turns_it_down(demo_settings):

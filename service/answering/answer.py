@@ -15,7 +15,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from newsqa.errors import InvalidRequest
 from newsqa.service.answering import input_limits, recency
-from newsqa.service.answering.calibrator import Calibrator, Signals, shipped
+from newsqa.service.answering.calibrator import Calibrator, Signals, load
 from newsqa.service.answering.candidates import answerable_by_candidates, candidates, pick
 from newsqa.service.answering.context import Window, render_context, select_windows
 from newsqa.service.answering.grounding import (
@@ -63,7 +63,7 @@ class Answerer:
         self.store = store
         self.embedder = embedder
         self._chat_model = chat_model
-        self.calibrator = calibrator or shipped()
+        self.calibrator = calibrator or load(settings.calibrator_file)
         self.exhaustive = exhaustive
         self.retriever = HybridRetriever(embedder, settings.candidates)
 

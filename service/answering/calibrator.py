@@ -3,7 +3,8 @@
 Thresholding one model probability is brittle on unseen news; a small logistic model over several cheap signals
 holds up better (Kamath, Jia and Liang, "Selective Question Answering under Domain Shift", ACL 2020). Its
 coefficients ship as package data (calibrator.json); `python -m newsqa.eval.calibrate` trains them on traced eval
-runs and also stores, from cross-validated predictions, the threshold that reached each precision.
+runs and also stores, from cross-validated predictions, the threshold that reached each precision. They fit the
+local model's verifier: another model's P(yes) is on another scale, so it gets its own file (NEWSQA_CALIBRATOR_FILE).
 """
 
 import json
@@ -11,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 
@@ -54,7 +56,7 @@ class Calibrator:
     def confidence(self, signals: Signals) -> float:
         features = signals.features()
         z = self.intercept + sum(w * features[name] for name, w in self.weights.items())
-        return 1 / (1 + math.exp(-z))
+        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))  # exp never overflows
 
     def threshold(self, target_precision: float) -> float:
         """The lowest threshold whose answers reached `target_precision` in cross-validation (the highest
@@ -63,7 +65,19 @@ class Calibrator:
         return min(reaching) if reaching else max(t for t, _ in self.thresholds)
 
 
+# Any candidate: confidence() on it reads every weight, so a file naming an input Signals lacks fails when read.
+_PROBE = Signals(verifier=0.5, writer=-1.0, chosen=False, coverage=1.0, support_coverage=1.0, supports=1,
+                 support_rank=1, kind_asked=False)
+
+
 @lru_cache
-def shipped() -> Calibrator:
-    data = json.loads(files("newsqa.service.answering").joinpath("calibrator.json").read_text(encoding="utf-8"))
-    return Calibrator(data["weights"], data["intercept"], [tuple(pair) for pair in data["thresholds"]])
+def load(path: Path | None = None) -> Calibrator:
+    """The calibrator `python -m newsqa.eval.calibrate --out PATH` wrote, else the shipped one. A file that is not
+    one raises OSError, ValueError, KeyError or TypeError."""
+    source = path or files("newsqa.service.answering").joinpath("calibrator.json")
+    data = json.loads(source.read_text(encoding="utf-8"))
+    calibrator = Calibrator({name: float(w) for name, w in data["weights"].items()}, float(data["intercept"]),
+                            [(float(t), float(precision)) for t, precision in data["thresholds"]])
+    calibrator.confidence(_PROBE)
+    calibrator.threshold(0.9)  # and one with no thresholds
+    return calibrator
