@@ -13,6 +13,7 @@ NEWSQA_TARGET_PRECISION.
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +120,7 @@ def main() -> None:
     auroc = measures.auroc(right, wrong)
     summary = {"trained_on": [run.name for run in args.runs], "questions": len(rows), "candidates": len(found),
                "cross_validated_auroc": None if auroc is None else round(auroc, 4)}
-    args.out.write_text(json.dumps(summary | {"weights": calibrator.weights, "intercept": calibrator.intercept,
-                                              "thresholds": calibrator.thresholds}, indent=1) + "\n",
-                        encoding="utf-8")
+    args.out.write_text(json.dumps(summary | asdict(calibrator), indent=1) + "\n", encoding="utf-8")  # as load() reads
     print(json.dumps(summary | {"weights": calibrator.weights, "intercept": calibrator.intercept}, indent=1))
     print(f"wrote {args.out}")
 

@@ -12,6 +12,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsqa.errors import InvalidSettings
+from newsqa.service.answering.calibrator import load as load_calibrator
 
 # What a prompt takes besides the question, its passages and the reply: the answer prompt's own text, the chat
 # template's markers and a passage's headline (tests/test_settings.py holds the shipped prompts to it).
@@ -242,13 +243,11 @@ class Settings(BaseSettings):
     @classmethod
     def _calibrator_reads(cls, path: Path | None) -> Path | None:
         """Read now: a missing or malformed file stops every command at start-up, not the first question."""
-        from newsqa.service.answering.calibrator import load
-
         if path is None:
             return None
         path = path.expanduser()
         try:
-            load(path)
+            load_calibrator(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a calibrator file ({type(exc).__name__}: {exc})") from None
         return path

@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,7 @@ def test_every_command_refuses_a_bad_value_before_it_starts(monkeypatch, tmp_pat
 
 
 def _calibrator(**change) -> str:
-    shipped = load()
-    return json.dumps({"weights": shipped.weights, "intercept": shipped.intercept,
-                       "thresholds": shipped.thresholds} | change)
+    return json.dumps(asdict(replace(load(), **change)))
 
 
 @pytest.mark.parametrize(("content", "says"), [

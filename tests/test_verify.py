@@ -4,6 +4,7 @@ the question; otherwise the answer path chooses among what the passages name, or
 import json
 import math
 import re
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
@@ -99,10 +100,8 @@ def test_a_calibrator_fitted_to_another_model_decides_from_its_file(demo_setting
     what is given (NEWSQA_CALIBRATOR_FILE)."""
     model = Reader(answer=RIGHT, confirms=frozenset({RIGHT}))
     assert not ask(demo_settings, model).refused
-    shipped = load()
     stricter = tmp_path / "calibrator.json"  # the same weights; only answers at 0.999 reached precision 0.9
-    stricter.write_text(json.dumps({"weights": shipped.weights, "intercept": shipped.intercept,
-                                    "thresholds": [[0.999, 0.9]]}))
+    stricter.write_text(json.dumps(asdict(replace(load(), thresholds=[(0.999, 0.9)]))))
     response = ask(demo_settings.model_copy(update={"calibrator_file": stricter}), model)
     assert response.refused and response.refusal_reason == "not_confirmed" and response.citations == []
 
