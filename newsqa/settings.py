@@ -234,7 +234,7 @@ class Settings(BaseSettings):
         "text, or json (one object per line, with the request id) for a log pipeline."))
 
     @field_validator("data_dir", "model_cache_dir", "embedding_model_path", "llm_model_path", "prompts_dir",
-                     "chroma_ca_file")
+                     "chroma_ca_file", "calibrator_file")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path else path
@@ -242,10 +242,10 @@ class Settings(BaseSettings):
     @field_validator("calibrator_file")
     @classmethod
     def _calibrator_reads(cls, path: Path | None) -> Path | None:
-        """Read now: a missing or malformed file stops every command at start-up, not the first question."""
+        """Read now (after _expand_home, defined above): a missing or malformed file stops every command at start-up,
+        not the first question."""
         if path is None:
             return None
-        path = path.expanduser()
         try:
             load_calibrator(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
